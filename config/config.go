@@ -1,0 +1,362 @@
+// Package config reads Portcullis's YAML configuration file and reports every
+// problem in it at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/portcullis/portcullis/gateway"
+)
+
+// File is the configuration file.
+type File struct {
+	// DataDir holds state: the SQLite store, the local CA, certificates.
+	DataDir        string   `yaml:"data_dir"`
+	Listen         Listen   `yaml:"listen"`
+	TLS            TLS      `yaml:"tls"`
+	LoginHost      string   `yaml:"login_host"`
+	Issuer         string   `yaml:"issuer"`
+	Routes         []Route  `yaml:"routes"`
+	Store          Store    `yaml:"store"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	Session        Session  `yaml:"session"`
+	Identity       Identity `yaml:"identity"`
+	Password       Password `yaml:"password"`
+	Log            Log      `yaml:"log"`
+}
+
+// Listen says where the gateway listens.
+type Listen struct {
+	HTTPS string `yaml:"https"`
+	// HTTP, when set, only redirects to HTTPS (and answers ACME HTTP-01
+	// challenges).
+	HTTP string `yaml:"http"`
+	// Admin serves /healthz, /readyz and /metrics; loopback by default.
+	Admin string `yaml:"admin"`
+}
+
+// TLS selects where certificates come from.
+type TLS struct {
+	Mode  string `yaml:"mode"` // internal, acme or files
+	ACME  ACME   `yaml:"acme"`
+	Files Files  `yaml:"files"`
+}
+
+// ACME configures certificates from an ACME CA such as Let's Encrypt.
+type ACME struct {
+	Email string `yaml:"email"`
+	CA    string `yaml:"ca"`
+	// CARoot is a PEM file with the root of a private ACME CA.
+	CARoot   string `yaml:"ca_root"`
+	OnDemand bool   `yaml:"on_demand"`
+	// Ask is called as Ask?domain=NAME before an on-demand certificate is
+	// obtained; any answer but 2xx refuses it.
+	Ask string `yaml:"ask"`
+}
+
+// Files names a certificate and key on disk.
+type Files struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Route sends a host (and path prefix) to an upstream app.
+type Route struct {
+	Name       string `yaml:"name"`
+	Host       string `yaml:"host"`
+	PathPrefix string `yaml:"path_prefix"`
+	Upstream   string `yaml:"upstream"`
+}
+
+// Store selects where state is kept.
+type Store struct {
+	Driver string `yaml:"driver"` // sqlite
+	// Path of the SQLite file, relative to data_dir unless absolute.
+	Path string `yaml:"path"`
+}
+
+// Session bounds sign-ins.
+type Session struct {
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
+}
+
+// Identity configures the hand-off to upstreams.
+type Identity struct {
+	// AssertionTTL is the signed assertion's lifetime, at most 60s.
+	AssertionTTL time.Duration `yaml:"assertion_ttl"`
+	// StripHeaders are identity headers of other systems that clients must
+	// never be able to send to upstreams.
+	StripHeaders []string `yaml:"strip_headers"`
+	// Headers are extra headers set on proxied requests: name → username
+	// or user_id.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Password sets argon2id costs.
+type Password struct {
+	MemoryKiB     uint32 `yaml:"memory_kib"`
+	Iterations    uint32 `yaml:"iterations"`
+	Parallelism   uint8  `yaml:"parallelism"`
+	MaxConcurrent int    `yaml:"max_concurrent"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}
+
+// Load reads and validates a configuration file, reporting every problem.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if !filepath.IsAbs(f.DataDir) {
+		abs, err := filepath.Abs(filepath.Join(filepath.Dir(path), f.DataDir))
+		if err != nil {
+			return nil, fmt.Errorf("config: data_dir: %w", err)
+		}
+		f.DataDir = abs
+	}
+	return f, nil
+}
+
+// Parse decodes and validates configuration, reporting every problem.
+func Parse(data []byte) (*File, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			errs := make([]error, len(te.Errors))
+			for i, e := range te.Errors {
+				errs[i] = errors.New(strings.TrimPrefix(e, "yaml: "))
+			}
+			return nil, errors.Join(errs...)
+		}
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	f.setDefaults()
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+func (f *File) setDefaults() {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&f.DataDir, "data")
+	def(&f.Listen.HTTPS, ":443")
+	def(&f.Listen.Admin, "127.0.0.1:9090")
+	def(&f.TLS.Mode, "internal")
+	def(&f.Store.Driver, "sqlite")
+	def(&f.Store.Path, "portcullis.db")
+	def(&f.Log.Level, "info")
+	def(&f.Log.Format, "json")
+	for i := range f.Routes {
+		def(&f.Routes[i].PathPrefix, "/")
+	}
+	if f.Session.IdleTimeout == 0 {
+		f.Session.IdleTimeout = 15 * time.Minute
+	}
+	if f.Session.MaxLifetime == 0 {
+		f.Session.MaxLifetime = 12 * time.Hour
+	}
+	if f.Identity.AssertionTTL == 0 {
+		f.Identity.AssertionTTL = 60 * time.Second
+	}
+	p := gateway.DefaultPasswordParams()
+	if f.Password.MemoryKiB == 0 {
+		f.Password.MemoryKiB = p.MemoryKiB
+	}
+	if f.Password.Iterations == 0 {
+		f.Password.Iterations = p.Time
+	}
+	if f.Password.Parallelism == 0 {
+		f.Password.Parallelism = p.Threads
+	}
+	if f.Password.MaxConcurrent == 0 {
+		f.Password.MaxConcurrent = p.MaxConcurrent
+	}
+	if f.Issuer == "" {
+		host := f.LoginHost
+		if host == "" && len(f.Routes) > 0 {
+			host = f.Routes[0].Host
+		}
+		if host != "" {
+			f.Issuer = "https://" + host
+		}
+	}
+}
+
+func (f *File) validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	for name, addr := range map[string]string{"listen.https": f.Listen.HTTPS, "listen.http": f.Listen.HTTP, "listen.admin": f.Listen.Admin} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			add("%s: %q is not host:port", name, addr)
+		}
+	}
+	if h, _, err := net.SplitHostPort(f.Listen.Admin); err == nil {
+		if ip, err := netip.ParseAddr(h); h == "" || (err == nil && !ip.IsLoopback()) {
+			add("listen.admin: %q is not a loopback address; the admin listener serves metrics and health without authentication", f.Listen.Admin)
+		}
+	}
+	switch f.TLS.Mode {
+	case "internal":
+	case "acme":
+		if f.TLS.ACME.Email == "" {
+			add("tls.acme.email is required in acme mode")
+		}
+		if f.TLS.ACME.OnDemand && f.TLS.ACME.Ask == "" {
+			add("tls.acme.ask is required with on_demand: without it anyone could make the gateway request certificates")
+		}
+		if f.TLS.ACME.Ask != "" {
+			if u, err := url.Parse(f.TLS.ACME.Ask); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				add("tls.acme.ask: %q is not an http(s) URL", f.TLS.ACME.Ask)
+			}
+		}
+	case "files":
+		if f.TLS.Files.Cert == "" || f.TLS.Files.Key == "" {
+			add("tls.files.cert and tls.files.key are required in files mode")
+		}
+	default:
+		add("tls.mode: %q is not one of internal, acme, files", f.TLS.Mode)
+	}
+	if f.Store.Driver != "sqlite" {
+		add("store.driver: %q is not supported (sqlite)", f.Store.Driver)
+	}
+	for i, p := range f.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			add("trusted_proxies[%d]: %q is not an IP address or CIDR network", i, p)
+		}
+	}
+	if f.Identity.AssertionTTL < 0 || f.Identity.AssertionTTL > 60*time.Second {
+		add("identity.assertion_ttl: %s is more than 60s", f.Identity.AssertionTTL)
+	}
+	if u, err := url.Parse(f.Issuer); f.Issuer == "" || err != nil || u.Scheme != "https" || u.Host == "" {
+		add("issuer: %q must be an https URL", f.Issuer)
+	}
+	switch f.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level: %q is not one of debug, info, warn, error", f.Log.Level)
+	}
+	if f.Log.Format != "json" && f.Log.Format != "text" {
+		add("log.format: %q is not json or text", f.Log.Format)
+	}
+	routes, routeErrs := f.gatewayRoutes()
+	errs = append(errs, routeErrs...)
+	gc := f.gatewayConfig(routes)
+	if err := gc.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func (f *File) gatewayRoutes() ([]gateway.Route, []error) {
+	var errs []error
+	routes := make([]gateway.Route, 0, len(f.Routes))
+	for i, r := range f.Routes {
+		u, err := url.Parse(r.Upstream)
+		if err != nil || r.Upstream == "" {
+			errs = append(errs, fmt.Errorf("routes[%d]: upstream %q is not a URL", i, r.Upstream))
+			u = nil
+		}
+		routes = append(routes, gateway.Route{Name: r.Name, Host: r.Host, PathPrefix: r.PathPrefix, Upstream: u})
+	}
+	return routes, errs
+}
+
+func (f *File) gatewayConfig(routes []gateway.Route) gateway.Config {
+	var trusted []netip.Prefix
+	for _, p := range f.TrustedProxies {
+		if pr, err := parsePrefix(p); err == nil {
+			trusted = append(trusted, pr)
+		}
+	}
+	return gateway.Config{
+		LoginHost:       f.LoginHost,
+		Routes:          routes,
+		TrustedProxies:  trusted,
+		Session:         gateway.SessionConfig{IdleTimeout: f.Session.IdleTimeout, MaxLifetime: f.Session.MaxLifetime},
+		StripHeaders:    f.Identity.StripHeaders,
+		IdentityHeaders: f.Identity.Headers,
+		Password: gateway.PasswordParams{MemoryKiB: f.Password.MemoryKiB, Time: f.Password.Iterations,
+			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent},
+		AssertionTTL:     f.Identity.AssertionTTL,
+		LockoutThreshold: 5,
+	}
+}
+
+// Gateway returns the gateway's part of the configuration.
+func (f *File) Gateway() gateway.Config {
+	routes, _ := f.gatewayRoutes()
+	return f.gatewayConfig(routes)
+}
+
+// Hosts returns every host name the gateway serves, for certificates.
+func (f *File) Hosts() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, h := range append([]string{f.LoginHost}, routeHosts(f.Routes)...) {
+		if h != "" && !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func routeHosts(rs []Route) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Host
+	}
+	return out
+}
+
+// StorePath returns the SQLite file's path.
+func (f *File) StorePath() string {
+	if filepath.IsAbs(f.Store.Path) {
+		return f.Store.Path
+	}
+	return filepath.Join(f.DataDir, f.Store.Path)
+}

@@ -1,0 +1,359 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/plugins/store/sqlite"
+)
+
+const (
+	alicePassword = "wonderland-test-42"
+	loginHost     = "login.test"
+	bankHost      = "bank.test"
+	autoHost      = "auto.test"
+)
+
+// clock is the injected time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// upstream is a legacy app that records what it receives.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func (u *upstream) requests() []*http.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*http.Request(nil), u.seen...)
+}
+
+func (u *upstream) last(t *testing.T) *http.Request {
+	t.Helper()
+	rs := u.requests()
+	if len(rs) == 0 {
+		t.Fatal("upstream received nothing")
+	}
+	return rs[len(rs)-1]
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		f := w.(http.Flusher)
+		io.WriteString(w, "data: first\n\n")
+		f.Flush()
+		// Hold the response open until the client has seen the first event.
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+			return
+		}
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		brw.WriteString("echo: " + line)
+		brw.Flush()
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true}`)
+	})
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Clone(context.Background()))
+		u.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+type harness struct {
+	t        *testing.T
+	gw       *gateway.Server
+	store    *sqlite.Store
+	signer   *assertion.Signer
+	srv      *httptest.Server
+	bank     *upstream
+	auto     *upstream
+	clock    *clock
+	port     string
+	verifier map[string]*assertion.Verifier
+}
+
+type option func(*gateway.Config)
+
+func newHarness(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	ctx := t.Context()
+	h := &harness{t: t, clock: &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}, bank: newUpstream(t), auto: newUpstream(t)}
+	store, err := sqlite.Open(ctx, t.TempDir()+"/portcullis.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	h.store = store
+	signer, err := assertion.NewSigner(ctx, store, assertion.SignerConfig{Issuer: "https://login.test", TTL: time.Minute, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.signer = signer
+	cfg := gateway.Config{
+		LoginHost: loginHost,
+		Routes: []gateway.Route{
+			{Name: "savings", Host: bankHost, PathPrefix: "/", Upstream: mustURL(t, h.bank.URL)},
+			{Name: "carloans", Host: autoHost, PathPrefix: "/", Upstream: mustURL(t, h.auto.URL)},
+		},
+		Session:          gateway.SessionConfig{IdleTimeout: 15 * time.Minute, MaxLifetime: 2 * time.Hour},
+		StripHeaders:     []string{"X-Remote-User"},
+		Password:         gateway.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 4},
+		AssertionTTL:     time.Minute,
+		LockoutThreshold: 5,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	gw, err := gateway.New(cfg, gateway.Deps{Store: store, Signer: signer, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.gw = gw
+	h.srv = httptest.NewTLSServer(gw)
+	t.Cleanup(h.srv.Close)
+	_, h.port, _ = net.SplitHostPort(h.srv.Listener.Addr().String())
+	h.verifier = map[string]*assertion.Verifier{}
+	for _, aud := range []string{"savings", "carloans"} {
+		v, err := assertion.NewVerifier(assertion.VerifierConfig{Issuer: "https://login.test", Audience: aud,
+			Keys: assertion.RemoteJWKS(h.url(loginHost, "/.portcullis/jwks.json"), h.client(false).Client), Now: h.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.verifier[aud] = v
+	}
+	h.addUser("alice", alicePassword)
+	return h
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (h *harness) addUser(name, password string) gateway.User {
+	h.t.Helper()
+	hash, err := h.gw.Hasher().Hash(h.t.Context(), password)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	u := gateway.User{ID: "id-" + name, Username: name, DisplayName: name, PasswordHash: hash, CreatedAt: h.clock.Now(), UpdatedAt: h.clock.Now()}
+	if err := h.store.CreateUser(h.t.Context(), u); err != nil {
+		h.t.Fatal(err)
+	}
+	return u
+}
+
+func (h *harness) url(host, path string) string {
+	return "https://" + host + ":" + h.port + path
+}
+
+// browser is an HTTPS client with a cookie jar that reaches every host at
+// the test gateway and does not follow redirects by itself.
+type browser struct {
+	*http.Client
+	h *harness
+}
+
+func (h *harness) client(withJar bool) *browser {
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, h.srv.Listener.Addr().String())
+		},
+	}
+	h.t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if withJar {
+		jar, _ := cookiejar.New(nil)
+		c.Jar = jar
+	}
+	return &browser{Client: c, h: h}
+}
+
+func (b *browser) do(req *http.Request) *http.Response {
+	b.h.t.Helper()
+	resp, err := b.Do(req)
+	if err != nil {
+		b.h.t.Fatal(err)
+	}
+	b.h.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func (b *browser) get(host, path string) *http.Response {
+	b.h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.h.url(host, path), nil)
+	return b.do(req)
+}
+
+// follow GETs a URL and follows redirects across hosts, returning the final
+// response and every URL visited.
+func (b *browser) follow(rawURL string) (*http.Response, []string) {
+	b.h.t.Helper()
+	var visited []string
+	for range 10 {
+		visited = append(visited, rawURL)
+		req, _ := http.NewRequest(http.MethodGet, rawURL, nil)
+		resp := b.do(req)
+		if resp.StatusCode < 300 || resp.StatusCode >= 400 {
+			return resp, visited
+		}
+		next, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+		if err != nil {
+			b.h.t.Fatal(err)
+		}
+		rawURL = next.String()
+	}
+	b.h.t.Fatalf("redirect loop: %v", visited)
+	return nil, nil
+}
+
+type apiAnswer struct {
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+	User    string `json:"user"`
+}
+
+func (b *browser) apiLogin(host, username, password string) (*http.Response, apiAnswer) {
+	b.h.t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": username, "password": password})
+	req, _ := http.NewRequest(http.MethodPost, b.h.url(host, "/.portcullis/api/v1/login"), strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	resp := b.do(req)
+	var a apiAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		b.h.t.Fatalf("login answer is not JSON: %v", err)
+	}
+	return resp, a
+}
+
+func (b *browser) mustLogin(host string) {
+	b.h.t.Helper()
+	resp, a := b.apiLogin(host, "alice", alicePassword)
+	if resp.StatusCode != http.StatusOK || a.Status != "authenticated" {
+		b.h.t.Fatalf("login: %d %+v", resp.StatusCode, a)
+	}
+}
+
+// formLogin reads the login page at pageURL and submits it.
+func (b *browser) formLogin(pageURL, username, password string) *http.Response {
+	b.h.t.Helper()
+	page := b.do(mustReq(b.h.t, http.MethodGet, pageURL, nil))
+	if page.StatusCode != http.StatusOK {
+		b.h.t.Fatalf("login page: %d", page.StatusCode)
+	}
+	body, _ := io.ReadAll(page.Body)
+	form := url.Values{"csrf": {hiddenValue(string(body), "csrf")}, "rd": {hiddenValue(string(body), "rd")},
+		"username": {username}, "password": {password}}
+	req := mustReq(b.h.t, http.MethodPost, page.Request.URL.Scheme+"://"+page.Request.URL.Host+"/.portcullis/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+func mustReq(t *testing.T, method, u string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// hiddenValue extracts a hidden input's value from a page.
+func hiddenValue(page, name string) string {
+	marker := `name="` + name + `" value="`
+	i := strings.Index(page, marker)
+	if i < 0 {
+		return ""
+	}
+	rest := page[i+len(marker):]
+	v := rest[:strings.IndexByte(rest, '"')]
+	return htmlUnescape(v)
+}
+
+func htmlUnescape(s string) string {
+	r := strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">", "&#61;", "=")
+	return r.Replace(s)
+}
+
+// rawRequest sends bytes on a fresh TLS connection and returns the response,
+// for header spellings net/http would normalise.
+func (h *harness) rawRequest(raw string) *http.Response {
+	h.t.Helper()
+	resp, _, _ := h.rawExchange(raw)
+	return resp
+}
+
+// rawExchange is rawRequest that also returns the connection and its reader,
+// for protocols that continue after the response (WebSocket).
+func (h *harness) rawExchange(raw string) (*http.Response, net.Conn, *bufio.Reader) {
+	h.t.Helper()
+	conn, err := tls.Dial("tcp", h.srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, ServerName: bankHost, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, raw); err != nil {
+		h.t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp, conn, br
+}

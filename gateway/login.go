@@ -1,0 +1,390 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+const (
+	maxUsernameLen = 64
+	maxPasswordLen = 256
+	// grantTTL is how long a cross-host exchange code may be redeemed.
+	grantTTL = 30 * time.Second
+)
+
+func (s *Server) routesMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+reservedPrefix+"login", s.handle(s.loginPage))
+	mux.Handle("POST "+reservedPrefix+"login", s.handle(s.loginForm))
+	mux.Handle("GET "+reservedPrefix+"authorize", s.handle(s.authorize))
+	mux.Handle("GET "+reservedPrefix+"callback", s.handle(s.callback))
+	mux.Handle("GET "+reservedPrefix+"logout", s.handle(s.logoutPage))
+	mux.Handle("POST "+reservedPrefix+"logout", s.handle(s.logoutForm))
+	mux.Handle("GET "+reservedPrefix+"jwks.json", s.signer.JWKSHandler())
+	mux.Handle("GET "+reservedPrefix+"static/", http.StripPrefix(reservedPrefix+"static/", http.FileServerFS(staticFS)))
+	mux.Handle("POST "+apiPrefix+"login", s.handle(s.apiLogin))
+	mux.Handle("POST "+apiPrefix+"logout", s.handle(s.apiLogout))
+	mux.Handle("GET "+apiPrefix+"session", s.handle(s.apiSession))
+	mux.Handle(reservedPrefix, s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &Error{Status: http.StatusNotFound, Reason: "not_found", Message: msgNotFound}
+	}))
+	return mux
+}
+
+// CanonicalUsername is the form usernames are stored and compared in:
+// trimmed, Unicode NFKC, lowercase.
+func CanonicalUsername(s string) string {
+	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(s)))
+}
+
+// ValidUsername reports whether a canonical username may be chosen.
+func ValidUsername(u string) error {
+	if len(u) < 3 || len(u) > maxUsernameLen {
+		return fmt.Errorf("a username has 3 to %d characters", maxUsernameLen)
+	}
+	for _, c := range u {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == '@') {
+			return errors.New("a username may contain letters, digits and . - _ @ only")
+		}
+	}
+	return nil
+}
+
+// ValidPassword reports whether a new password meets the password rules.
+func ValidPassword(p string) error {
+	n := len([]rune(p))
+	if n < 12 || len(p) > maxPasswordLen {
+		return fmt.Errorf("a password has at least 12 characters and at most %d bytes", maxPasswordLen)
+	}
+	return nil
+}
+
+// signIn checks a username and password and opens a session on this host.
+// Unknown usernames and wrong passwords take the same path and time (one
+// argon2id hash, the same writes) and give the same answer.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, password string) (User, error) {
+	ctx := r.Context()
+	name := CanonicalUsername(username)
+	var user User
+	found := false
+	if len(name) <= maxUsernameLen && len(password) <= maxPasswordLen && name != "" {
+		u, err := s.store.UserByName(ctx, name)
+		switch {
+		case err == nil:
+			user, found = u, true
+		case !errors.Is(err, ErrNotFound):
+			return User{}, errUnavailable(fmt.Errorf("sign in: %w", err))
+		}
+	}
+	ok, err := s.hasher.Verify(ctx, user.PasswordHash, password)
+	if err != nil {
+		return User{}, errUnavailable(fmt.Errorf("sign in: verify password: %w", err))
+	}
+	logAttrs := []slog.Attr{slog.String("remote_ip", s.clientIP(r).String())}
+	if !ok || !found {
+		if err := s.recordFailure(ctx, user, found); err != nil {
+			return User{}, errUnavailable(err)
+		}
+		if found {
+			logAttrs = append(logAttrs, slog.String("user_id", user.ID))
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "sign in failed", logAttrs...)
+		return User{}, &Error{Status: http.StatusUnauthorized, Reason: "bad_credentials", Message: msgBadCredentials}
+	}
+	logAttrs = append(logAttrs, slog.String("user_id", user.ID))
+	if user.Locked {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "sign in refused: locked", logAttrs...)
+		return User{}, &Error{Status: http.StatusForbidden, Reason: "account_locked",
+			Message: "Your profile is locked after too many incorrect passwords. Use “Forgot password” to set a new one, or call us."}
+	}
+	if user.FailedLogins > 0 {
+		if err := s.store.ResetLoginFailures(ctx, user.ID); err != nil {
+			return User{}, errUnavailable(fmt.Errorf("sign in: reset failures: %w", err))
+		}
+	}
+	s.upgradeHash(ctx, user, password)
+	if _, err := s.startSession(w, r, user, []string{"pwd"}); err != nil {
+		return User{}, errUnavailable(err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "signed in", logAttrs...)
+	return user, nil
+}
+
+// recordFailure counts a failed sign-in. For a known user it adds to the
+// consecutive count and locks at the threshold; an unknown name counts under
+// its own key so that both cases make the same number of writes.
+func (s *Server) recordFailure(ctx context.Context, user User, found bool) error {
+	if !found {
+		_, err := s.store.AddHit(ctx, "unknown-user", time.Minute, s.now())
+		return err
+	}
+	n, err := s.store.AddLoginFailure(ctx, user.ID)
+	if err != nil {
+		return fmt.Errorf("count failure: %w", err)
+	}
+	if n >= s.cfg.LockoutThreshold && !user.Locked {
+		user.Locked, user.LockedAt, user.UpdatedAt = true, s.now(), s.now()
+		if err := s.store.UpdateUser(ctx, user); err != nil {
+			return fmt.Errorf("lock profile: %w", err)
+		}
+		s.log.InfoContext(ctx, "profile locked", "user_id", user.ID, "failures", n)
+	}
+	return nil
+}
+
+// upgradeHash rehashes a password stored with weaker parameters. Failure is
+// logged and otherwise ignored: the old hash still works.
+func (s *Server) upgradeHash(ctx context.Context, user User, password string) {
+	if !s.hasher.NeedsRehash(user.PasswordHash) {
+		return
+	}
+	h, err := s.hasher.Hash(ctx, password)
+	if err == nil {
+		user.PasswordHash, user.UpdatedAt = h, s.now()
+		err = s.store.UpdateUser(ctx, user)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "rehash password", "user_id", user.ID, "error", err)
+	}
+}
+
+// continueURL is where a browser goes after signing in: for an absolute
+// target on another host, the authorize step that signs it in there; for a
+// path, that path on this host.
+func (s *Server) continueURL(rd string) string {
+	if p, ok := SafeReturnPath(rd); ok {
+		return p
+	}
+	if _, _, ok := returnURL(rd, s.knownHost); ok {
+		return reservedPrefix + "authorize?rd=" + url.QueryEscape(rd)
+	}
+	return "/"
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
+	rd := r.URL.Query().Get("rd")
+	if _, ok, err := s.currentIdentity(r); err != nil {
+		return errUnavailable(err)
+	} else if ok {
+		http.Redirect(w, r, s.continueURL(rd), http.StatusFound)
+		return nil
+	}
+	return s.showLogin(w, r, http.StatusOK, rd, "", "")
+}
+
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, status int, rd, username, msg string) error {
+	token, err := s.csrfToken(w, r)
+	if err != nil {
+		return errUnavailable(err)
+	}
+	if s.continueURL(rd) == "/" && rd != "/" {
+		rd = ""
+	}
+	s.render(w, r, status, "login", pageData{Title: "Sign in", CSRF: token, Return: rd, Username: username, Error: msg})
+	return nil
+}
+
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := checkFormCSRF(r); err != nil {
+		return err
+	}
+	rd := r.PostFormValue("rd")
+	username := r.PostFormValue("username")
+	if _, err := s.signIn(w, r, username, r.PostFormValue("password")); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Status < 500 {
+			s.log.DebugContext(r.Context(), "login form refused", "reason", e.Reason)
+			return s.showLogin(w, r, e.Status, rd, username, e.Message)
+		}
+		return err
+	}
+	http.Redirect(w, r, s.continueURL(rd), http.StatusSeeOther)
+	return nil
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := checkJSON(r); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errBadRequest(fmt.Errorf("decode request: %w", err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errBadRequest(errors.New("decode request: trailing data"))
+	}
+	return nil
+}
+
+func (s *Server) apiLogin(w http.ResponseWriter, r *http.Request) error {
+	var req loginRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	user, err := s.signIn(w, r, req.Username, req.Password)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiResponse{Status: "authenticated", User: user.Username})
+	return nil
+}
+
+func (s *Server) apiSession(w http.ResponseWriter, r *http.Request) error {
+	id, ok, err := s.currentIdentity(r)
+	if err != nil {
+		return errUnavailable(err)
+	}
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, apiResponse{Status: "unauthenticated", Reason: "no_session", Message: msgSessionEnded})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, struct {
+		apiResponse
+		Methods   []string  `json:"methods"`
+		AuthTime  time.Time `json:"auth_time"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}{apiResponse{Status: "authenticated", User: id.User.Username}, id.Session.Methods, id.Session.AuthTime, id.Session.ExpiresAt})
+	return nil
+}
+
+// authorize runs on the login host. With a session there, it issues a
+// single-use grant for the target host and sends the browser to that host's
+// callback; without one, it shows the login page first.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
+	if s.cfg.LoginHost == "" || hostName(r.Host) != s.cfg.LoginHost {
+		return &Error{Status: http.StatusNotFound, Reason: "not_found", Message: msgNotFound}
+	}
+	rd := r.URL.Query().Get("rd")
+	targetHost, path, ok := returnURL(rd, s.knownHost)
+	if !ok {
+		return errBadRequest(errors.New("authorize: bad return target"))
+	}
+	id, signedIn, err := s.currentIdentity(r)
+	if err != nil {
+		return errUnavailable(err)
+	}
+	if !signedIn {
+		http.Redirect(w, r, reservedPrefix+"login?rd="+url.QueryEscape(rd), http.StatusFound)
+		return nil
+	}
+	if hostName(targetHost) == hostName(r.Host) {
+		http.Redirect(w, r, path, http.StatusFound)
+		return nil
+	}
+	code, gid, err := newToken(s.rand)
+	if err != nil {
+		return errUnavailable(err)
+	}
+	g := Grant{SessionID: id.Session.ID, Host: hostName(targetHost), ExpiresAt: s.now().Add(grantTTL)}
+	if err := s.store.PutGrant(r.Context(), gid, g); err != nil {
+		return errUnavailable(fmt.Errorf("authorize: %w", err))
+	}
+	http.Redirect(w, r, "https://"+targetHost+reservedPrefix+"callback?code="+url.QueryEscape(code)+"&rd="+url.QueryEscape(path), http.StatusFound)
+	return nil
+}
+
+// callback redeems a grant on the host it was issued for and opens a session
+// there that belongs to the same login.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	code := q.Get("code")
+	rd, ok := SafeReturnPath(q.Get("rd"))
+	if !ok {
+		rd = "/"
+	}
+	if !validToken(code) {
+		return errForbidden("bad_grant", errors.New("callback: malformed code"))
+	}
+	g, err := s.store.TakeGrant(r.Context(), tokenID(code), s.now())
+	if errors.Is(err, ErrNotFound) {
+		return errForbidden("bad_grant", errors.New("callback: unknown, used or expired code"))
+	}
+	if err != nil {
+		return errUnavailable(fmt.Errorf("callback: %w", err))
+	}
+	host := hostName(r.Host)
+	if g.Host != host {
+		return errForbidden("bad_grant", fmt.Errorf("callback: code for %s redeemed on %s", g.Host, host))
+	}
+	src, ok, err := s.identityByID(r.Context(), g.SessionID, s.cfg.LoginHost)
+	if err != nil {
+		return errUnavailable(err)
+	}
+	if !ok {
+		http.Redirect(w, r, s.signInURL(r), http.StatusFound)
+		return nil
+	}
+	s.endCurrentSession(r)
+	tmpl := src.Session
+	if _, err := s.openSession(w, r, Session{LoginID: tmpl.LoginID, UserID: tmpl.UserID, Methods: tmpl.Methods,
+		AuthTime: tmpl.AuthTime, ExpiresAt: tmpl.ExpiresAt}); err != nil {
+		return errUnavailable(err)
+	}
+	http.Redirect(w, r, rd, http.StatusFound)
+	return nil
+}
+
+func (s *Server) logoutPage(w http.ResponseWriter, r *http.Request) error {
+	token, err := s.csrfToken(w, r)
+	if err != nil {
+		return errUnavailable(err)
+	}
+	s.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out", CSRF: token})
+	return nil
+}
+
+// signOut ends the request's login everywhere and clears this host's cookie.
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
+	id, ok, err := s.currentIdentity(r)
+	if err != nil {
+		return errUnavailable(err)
+	}
+	if ok {
+		if err := s.endLogin(r.Context(), id.Session.LoginID); err != nil {
+			return errUnavailable(err)
+		}
+		s.log.InfoContext(r.Context(), "signed out", "user_id", id.User.ID)
+	}
+	clearCookie(w, sessionCookie)
+	return nil
+}
+
+func (s *Server) logoutForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := checkFormCSRF(r); err != nil {
+		return err
+	}
+	if err := s.signOut(w, r); err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "message", pageData{Title: "Signed out", Message: msgSignedOut, Link: reservedPrefix + "login"})
+	return nil
+}
+
+func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) error {
+	if err := checkJSON(r); err != nil {
+		return err
+	}
+	if err := s.signOut(w, r); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiResponse{Status: "signed_out", Message: msgSignedOut})
+	return nil
+}

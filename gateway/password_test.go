@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+)
+
+func testHasher(t testing.TB) *Hasher {
+	t.Helper()
+	h, err := NewHasher(PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 2}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestHasher(t *testing.T) {
+	ctx := t.Context()
+	h := testHasher(t)
+	hash, err := h.Hash(ctx, "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(hash, "$argon2id$v=19$m=8192,t=1,p=1$") {
+		t.Fatalf("hash %q is not PHC argon2id with the configured parameters", hash)
+	}
+	again, _ := h.Hash(ctx, "correct horse battery")
+	if again == hash {
+		t.Fatal("two hashes of one password are equal: salt not random")
+	}
+	for _, tc := range []struct {
+		name, hash, password string
+		want                 bool
+	}{
+		{"right", hash, "correct horse battery", true},
+		{"wrong", hash, "correct horse batterY", false},
+		{"empty password", hash, "", false},
+		{"unknown user uses the dummy", "", "correct horse battery", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, err := h.Verify(ctx, tc.hash, tc.password)
+			if err != nil || ok != tc.want {
+				t.Fatalf("Verify = %v, %v; want %v", ok, err, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"$argon2id$v=19$m=1,t=1$x$y", "$bcrypt$...", "$argon2id$v=19$m=8192,t=1,p=1$!!$!!", "$argon2id$v=16$m=8192,t=1,p=1$c2FsdA$a2V5"} {
+		if _, err := h.Verify(ctx, bad, "x"); err == nil {
+			t.Errorf("Verify(%q) accepted a malformed hash", bad)
+		}
+	}
+	if h.NeedsRehash(hash) {
+		t.Error("fresh hash needs rehash")
+	}
+	strong, _ := NewHasher(PasswordParams{MemoryKiB: 16 * 1024, Time: 1, Threads: 1, MaxConcurrent: 1}, rand.Reader)
+	if !strong.NeedsRehash(hash) {
+		t.Error("weaker hash does not need rehash under stronger parameters")
+	}
+}
+
+func TestHasherRespectsCancellation(t *testing.T) {
+	h, err := NewHasher(PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 1}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.slots <- struct{}{} // every slot busy
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := h.Verify(ctx, "", "x"); err == nil {
+		t.Fatal("Verify with no free slot and a cancelled context did not fail")
+	}
+}
+
+func TestNewHasherRefusesWeakParameters(t *testing.T) {
+	if _, err := NewHasher(PasswordParams{MemoryKiB: 1024, Time: 1, Threads: 1, MaxConcurrent: 1}, rand.Reader); err == nil {
+		t.Fatal("1 MiB accepted")
+	}
+	if _, err := NewHasher(PasswordParams{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}, rand.Reader); err == nil {
+		t.Fatal("zero concurrency accepted")
+	}
+}

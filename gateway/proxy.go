@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/gateway/assertion"
+)
+
+// headerNamespace is the gateway's own header prefix, in the normalised form
+// of normHeader. Nothing a client sends under it reaches an upstream.
+const headerNamespace = "x-portcullis-"
+
+// normHeader folds a header name so that every spelling an upstream might
+// treat as the same header compares equal: case, and underscores, which
+// many servers (CGI, PHP, some proxies) turn into hyphens.
+func normHeader(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+// stripIdentityHeaders deletes from h every header in the gateway's
+// namespace and every configured identity header, in every spelling.
+func (s *Server) stripIdentityHeaders(h http.Header) {
+	for name := range h {
+		n := normHeader(name)
+		if strings.HasPrefix(n, headerNamespace) || s.stripHeaders[n] {
+			delete(h, name)
+		}
+	}
+}
+
+type routeKey struct{}
+
+func (s *Server) newProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:       s.rewrite,
+		Transport:     s.transport,
+		ErrorHandler:  s.proxyError,
+		ErrorLog:      nil,
+		FlushInterval: 100 * time.Millisecond,
+		ModifyResponse: func(resp *http.Response) error {
+			setUpstreamSecurityHeaders(resp.Header)
+			return nil
+		},
+	}
+}
+
+// rewrite builds the upstream request. Hop-by-hop headers, including any the
+// client named in Connection, are already gone from pr.Out; the gateway's
+// headers are set last so nothing can remove them.
+func (s *Server) rewrite(pr *httputil.ProxyRequest) {
+	rt := pr.In.Context().Value(routeKey{}).(*proxyTarget)
+	pr.SetURL(rt.route.Upstream)
+	pr.Out.Host = pr.In.Host
+	s.stripIdentityHeaders(pr.Out.Header)
+	client := s.clientIP(pr.In)
+	pr.Out.Header.Set("X-Forwarded-For", client.String())
+	pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+	pr.Out.Header.Set("X-Forwarded-Proto", "https")
+	// The session cookie is the gateway's; the upstream never needs it.
+	removeCookie(pr.Out, sessionCookie, csrfCookie)
+	id := rt.id
+	h := pr.Out.Header
+	h.Set(assertion.HeaderUser, id.User.Username)
+	h.Set(assertion.HeaderUserID, id.User.ID)
+	h.Set(assertion.HeaderAuthMethods, strings.Join(id.Session.Methods, ","))
+	h.Set(assertion.HeaderAssertion, rt.token)
+	for name, field := range s.cfg.IdentityHeaders {
+		switch field {
+		case "username":
+			h.Set(name, id.User.Username)
+		case "user_id":
+			h.Set(name, id.User.ID)
+		}
+	}
+}
+
+// proxyTarget travels from the access check to rewrite in the request context.
+type proxyTarget struct {
+	route *Route
+	id    identity
+	token string
+}
+
+// assertionFor returns a signed assertion for the session and route, reused
+// while it has at least half its lifetime left so that signing (ECDSA) is not
+// on every request's path.
+func (s *Server) assertionFor(id identity, rt *Route) (string, error) {
+	key := id.Session.ID + "\x00" + rt.Name
+	if tok, ok := s.assertions.Get(key); ok {
+		return tok, nil
+	}
+	tok, err := s.signer.Sign(assertion.Claims{
+		Subject:     id.User.ID,
+		Audience:    rt.Name,
+		Username:    id.User.Username,
+		AuthTime:    id.Session.AuthTime,
+		AuthMethods: id.Session.Methods,
+	})
+	if err != nil {
+		return "", fmt.Errorf("sign assertion: %w", err)
+	}
+	s.assertions.Add(key, tok)
+	return tok, nil
+}
+
+func removeCookie(r *http.Request, names ...string) {
+	cookies := r.Cookies()
+	if len(cookies) == 0 {
+		return
+	}
+	kept := cookies[:0]
+	for _, c := range cookies {
+		drop := false
+		for _, n := range names {
+			if c.Name == n {
+				drop = true
+			}
+		}
+		if !drop {
+			kept = append(kept, c)
+		}
+	}
+	r.Header.Del("Cookie")
+	if len(kept) == 0 {
+		return
+	}
+	parts := make([]string, len(kept))
+	for i, c := range kept {
+		parts[i] = c.Name + "=" + c.Value
+	}
+	r.Header.Set("Cookie", strings.Join(parts, "; "))
+}
+
+func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadGateway
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		status = http.StatusGatewayTimeout
+	}
+	s.renderError(w, r, &Error{Status: status, Reason: "upstream_unavailable",
+		Message: "This service is temporarily unavailable. Please try again shortly.",
+		Err:     fmt.Errorf("proxy to upstream: %w", err)})
+}
+
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil, // never the environment's proxy for upstreams
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+	}
+}
+
+// setUpstreamSecurityHeaders adds the gateway's baseline protections to an
+// upstream's response without overriding a policy the app set itself.
+func setUpstreamSecurityHeaders(h http.Header) {
+	h.Set("Strict-Transport-Security", hsts)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if h.Get("Content-Security-Policy") == "" {
+		h.Set("Content-Security-Policy", "frame-ancestors 'self'; object-src 'none'; base-uri 'self'")
+	}
+	if h.Get("Referrer-Policy") == "" {
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	}
+}

@@ -1,0 +1,121 @@
+package gateway
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestSafeReturnPath(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "" means refused
+	}{
+		{"/", "/"},
+		{"/whoami", "/whoami"},
+		{"/accounts/42?tab=history", "/accounts/42?tab=history"},
+		{"/a%20b", "/a%20b"},
+		{"", ""},
+		{"whoami", ""},
+		{"//evil.example", ""},
+		{"//evil.example/path", ""},
+		{"/\\evil.example", ""},
+		{"\\\\evil.example", ""},
+		{"/%5Cevil.example", ""},
+		{"/%2F%2Fevil.example", ""},
+		{"/%2fevil.example", ""},
+		{"https:evil.example", ""},
+		{"https://evil.example", ""},
+		{"http://evil.example/", ""},
+		{"javascript:alert(1)", ""},
+		{"/javascript:alert(1)", "/javascript:alert(1)"},
+		{"JaVaScRiPt:alert(1)", ""},
+		{"data:text/html,x", ""},
+		{" /evil", ""},
+		{"/\t/evil.example", ""},
+		{"/%09/evil.example", ""},
+		{"/%0d%0a/evil.example", ""},
+		{"/\r\n/evil.example", ""},
+		{"/ /evil.example", ""},
+		{"/\x00", ""},
+		{"@evil.example", ""},
+		{"//user@evil.example", ""},
+		{"/@evil.example", "/@evil.example"},
+		{"/%", ""},
+		{"/" + strings.Repeat("a", 3000), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, ok := SafeReturnPath(tc.in)
+			if tc.want == "" {
+				if ok {
+					t.Fatalf("SafeReturnPath(%q) = %q, accepted; want refused", tc.in, got)
+				}
+				return
+			}
+			if !ok || got != tc.want {
+				t.Fatalf("SafeReturnPath(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestReturnURL(t *testing.T) {
+	known := func(h string) bool { return h == "bank.test" || h == "auto.test" }
+	tests := []struct {
+		in       string
+		host     string
+		path     string
+		accepted bool
+	}{
+		{"https://bank.test/whoami", "bank.test", "/whoami", true},
+		{"https://auto.test:8443/x?y=1", "auto.test:8443", "/x?y=1", true},
+		{"https://bank.test", "bank.test", "/", true},
+		{"https://evil.test/", "", "", false},
+		{"http://bank.test/", "", "", false},
+		{"https://bank.test@evil.test/", "", "", false},
+		{"https://evil.test\\@bank.test/", "", "", false},
+		{"https://bank.test//evil.test", "", "", false},
+		{"https:bank.test/x", "", "", false},
+		{"javascript:alert(1)//https://bank.test/", "", "", false},
+		{"//bank.test/x", "", "", false},
+		{"https://bank.test/%0a", "", "", false},
+		{"https://bank.test /x", "", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			host, path, ok := returnURL(tc.in, known)
+			if ok != tc.accepted || host != tc.host || path != tc.path {
+				t.Fatalf("returnURL(%q) = %q, %q, %v; want %q, %q, %v", tc.in, host, path, ok, tc.host, tc.path, tc.accepted)
+			}
+		})
+	}
+}
+
+// FuzzSafeReturnPath checks that whatever is accepted, resolved against the
+// gateway's own URL the way a browser would, stays on the gateway's host.
+func FuzzSafeReturnPath(f *testing.F) {
+	for _, s := range []string{"/", "/a?b=c", "//evil", "/\\evil", "https:evil", "/%09/evil", "@x", "javascript:x", "/%2F/x"} {
+		f.Add(s)
+	}
+	base, _ := url.Parse("https://bank.test/start")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := SafeReturnPath(s)
+		if !ok {
+			return
+		}
+		if !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\t\r\n ") {
+			t.Fatalf("SafeReturnPath(%q) accepted %q", s, got)
+		}
+		ref, err := url.Parse(got)
+		if err != nil {
+			t.Fatalf("accepted %q does not parse: %v", got, err)
+		}
+		if u := base.ResolveReference(ref); u.Host != "bank.test" || u.Scheme != "https" || u.User != nil {
+			t.Fatalf("SafeReturnPath(%q) = %q leaves the host: %s", s, got, u)
+		}
+		if again, ok := SafeReturnPath(got); !ok || again != got {
+			t.Fatalf("not stable: %q -> %q -> %q, %v", s, got, again, ok)
+		}
+	})
+}
