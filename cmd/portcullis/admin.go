@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/plugins/store/sqlite"
+)
+
+const adminUsage = `usage:
+  portcullis admin user add    --config FILE --username NAME [--name "Display Name"]   (password on stdin)
+  portcullis admin user list   --config FILE
+  portcullis admin user unlock --config FILE --username NAME
+`
+
+func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) < 2 || args[0] != "user" {
+		fmt.Fprint(stderr, adminUsage)
+		return flag.ErrHelp
+	}
+	fs := flag.NewFlagSet("admin user "+args[1], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "portcullis.yaml", "configuration file")
+	username := fs.String("username", "", "username")
+	display := fs.String("name", "", "display name (add)")
+	if err := fs.Parse(args[2:]); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.Open(ctx, cfg.StorePath())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch args[1] {
+	case "add":
+		password, err := readPassword(stdin)
+		if err != nil {
+			return err
+		}
+		hasher, err := gateway.NewHasher(cfg.Gateway().Password, rand.Reader)
+		if err != nil {
+			return err
+		}
+		u, err := addUser(ctx, store, hasher, *username, *display, password, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "added %s (%s)\n", u.Username, u.ID)
+	case "list":
+		users, err := store.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tID\tNAME\tFAILURES\tLOCKED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\n", u.Username, u.ID, u.DisplayName, u.FailedLogins, u.Locked)
+		}
+		return tw.Flush()
+	case "unlock":
+		u, err := store.UserByName(ctx, gateway.CanonicalUsername(*username))
+		if err != nil {
+			return fmt.Errorf("unlock %q: %w", *username, err)
+		}
+		u.Locked, u.LockedAt, u.UpdatedAt = false, time.Time{}, time.Now()
+		if err := store.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := store.ResetLoginFailures(ctx, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "unlocked %s\n", u.Username)
+	default:
+		fmt.Fprint(stderr, adminUsage)
+		return fmt.Errorf("unknown admin command %q", args[1])
+	}
+	return nil
+}
+
+// readPassword reads one line from stdin, so that passwords never appear
+// in a process list or shell history.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// addUser creates a customer profile after checking the username and
+// password rules.
+func addUser(ctx context.Context, store gateway.UserStore, hasher *gateway.Hasher, username, display, password string, now time.Time) (gateway.User, error) {
+	name := gateway.CanonicalUsername(username)
+	if err := gateway.ValidUsername(name); err != nil {
+		return gateway.User{}, fmt.Errorf("username: %w", err)
+	}
+	if err := gateway.ValidPassword(password); err != nil {
+		return gateway.User{}, fmt.Errorf("password: %w", err)
+	}
+	hash, err := hasher.Hash(ctx, password)
+	if err != nil {
+		return gateway.User{}, err
+	}
+	id := make([]byte, 12)
+	if _, err := rand.Read(id); err != nil {
+		return gateway.User{}, err
+	}
+	u := gateway.User{ID: "u_" + hex.EncodeToString(id), Username: name, DisplayName: display,
+		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if err := store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, gateway.ErrConflict) {
+			return gateway.User{}, fmt.Errorf("username %q is taken", name)
+		}
+		return gateway.User{}, err
+	}
+	return u, nil
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/sampleapp"
+)
+
+// demoCustomers are the sample customers the demo creates.
+var demoCustomers = []struct{ username, name, password string }{
+	{"alice", "Alice Liddell", "wonderland-demo-42"},
+	{"bob", "Bob Cratchit", "counting-house-42"},
+	{"carol", "Carol Danvers", "higher-further-42"},
+}
+
+// demoApps are the sample legacy apps, each on its own host.
+var demoApps = []struct{ route, host, title string }{
+	{"savings", "bank.localhost", "Savings"},
+	{"carloans", "auto.localhost", "Car loans"},
+}
+
+const demoLoginHost = "login.localhost"
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "portcullis-demo", "directory for the demo's state")
+	addr := fs.String("addr", "127.0.0.1:8443", "HTTPS listen address")
+	admin := fs.String("admin", "127.0.0.1:9090", "admin listen address (metrics, health)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("demo data dir: %w", err)
+	}
+	// The sample apps listen on loopback ports of their own; only the
+	// gateway reaches them.
+	appLns := make([]net.Listener, len(demoApps))
+	for i := range demoApps {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("sample app: %w", err)
+		}
+		defer ln.Close()
+		appLns[i] = ln
+	}
+	cfg, err := config.Parse([]byte(demoConfig(dir, *addr, *admin, appLns)))
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return serve(ctx, cfg, logger, func(a *app) error {
+		if err := seedCustomers(ctx, a, logger); err != nil {
+			return err
+		}
+		if err := touch(filepath.Join(dir, "outbox.jsonl")); err != nil {
+			return err
+		}
+		client, err := pinnedClient(a.rootPEM, *addr)
+		if err != nil {
+			return err
+		}
+		jwks := assertion.RemoteJWKS("https://"+demoLoginHost+portOf(*addr)+"/.portcullis/jwks.json", client)
+		for i, da := range demoApps {
+			v, err := assertion.NewVerifier(assertion.VerifierConfig{Issuer: cfg.Issuer, Audience: da.route, Keys: jwks})
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{Handler: sampleapp.New(sampleapp.Config{Name: da.route, Title: da.title, Verifier: v}),
+				ReadHeaderTimeout: 10 * time.Second}
+			go func() {
+				if err := srv.Serve(appLns[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					logger.Error("sample app stopped", "app", da.route, "error", err)
+				}
+			}()
+			context.AfterFunc(ctx, func() { srv.Close() })
+		}
+		printDemoHelp(stdout, dir, *addr)
+		return nil
+	})
+}
+
+func demoConfig(dir, addr, admin string, appLns []net.Listener) string {
+	c := fmt.Sprintf(`data_dir: %q
+listen:
+  https: %q
+  admin: %q
+tls:
+  mode: internal
+login_host: %s
+log:
+  level: info
+  format: text
+routes:
+`, dir, addr, admin, demoLoginHost)
+	for i, da := range demoApps {
+		c += fmt.Sprintf("  - name: %s\n    host: %s\n    upstream: http://%s\n", da.route, da.host, appLns[i].Addr())
+	}
+	return c
+}
+
+func seedCustomers(ctx context.Context, a *app, logger *slog.Logger) error {
+	for _, c := range demoCustomers {
+		_, err := a.store.UserByName(ctx, c.username)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, gateway.ErrNotFound) {
+			return err
+		}
+		if _, err := addUser(ctx, a.store, a.server.Hasher(), c.username, c.name, c.password, time.Now()); err != nil {
+			return fmt.Errorf("demo customer %s: %w", c.username, err)
+		}
+		logger.Info("demo customer created", "username", c.username)
+	}
+	return nil
+}
+
+// pinnedClient is an HTTPS client that trusts only the demo's CA and
+// reaches every host at the gateway's address.
+func pinnedClient(rootPEM []byte, addr string) (*http.Client, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(rootPEM) {
+		return nil, errors.New("demo: no local CA root")
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
+	}}, nil
+}
+
+func portOf(addr string) string {
+	if _, p, err := net.SplitHostPort(addr); err == nil && p != "443" {
+		return ":" + p
+	}
+	return ""
+}
+
+func touch(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func printDemoHelp(w io.Writer, dir, addr string) {
+	rel, err := filepath.Rel(".", dir)
+	if err != nil || len(rel) > len(dir) {
+		rel = dir
+	}
+	port := portOf(addr)
+	_, p, _ := net.SplitHostPort(addr)
+	fmt.Fprintf(w, `
+Portcullis demo is running.
+
+  Open in a browser (trust %[1]s/ca.pem, or accept the warning):
+    Savings     https://bank.localhost%[2]s/
+    Car loans   https://auto.localhost%[2]s/
+  Sign in as alice / wonderland-demo-42   (also bob / counting-house-42, carol / higher-further-42)
+
+  From a terminal:
+    curl --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 https://bank.localhost%[2]s/whoami
+    curl --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 -c jar -b jar \
+         -H 'Content-Type: application/json' -d '{"username":"alice","password":"wonderland-demo-42"}' \
+         https://bank.localhost%[2]s/.portcullis/api/v1/login
+    curl --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 -b jar https://bank.localhost%[2]s/whoami
+
+  State (SQLite store, local CA, message outbox) is kept in %[1]s/. Ctrl-C stops.
+`, rel, port, p)
+}

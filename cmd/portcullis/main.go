@@ -1,0 +1,63 @@
+// Command portcullis is the Portcullis login gateway.
+//
+//	portcullis serve --config FILE      run the gateway
+//	portcullis check --config FILE      report every problem in a configuration
+//	portcullis demo [--data DIR]        gateway + sample apps + sample customers
+//	portcullis admin user add|list|unlock --config FILE ...
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: portcullis <command> [flags]
+
+commands:
+  serve  --config FILE            run the gateway
+  check  --config FILE            check a configuration, reporting every problem
+  demo   [--data DIR] [--addr A]  run the gateway with sample apps and customers
+  admin  user add|list|unlock     manage customer profiles (--config FILE)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "portcullis:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdmin(ctx, args[1:], stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

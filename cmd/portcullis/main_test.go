@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the demo's goroutines
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestDemo runs the demo as the README does and follows the README's curl
+// session: no session redirects to sign-in; after the API login as alice,
+// /whoami on the savings app reports alice with a verified assertion.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole demo")
+	}
+	dir := filepath.Join(t.TempDir(), "portcullis-demo")
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--data", dir, "--addr", addr, "--admin", freeAddr(t)}, nil, &out, &errs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "demo is running") {
+		select {
+		case err := <-done:
+			t.Fatalf("demo stopped: %v\n%s", err, errs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo did not start:\n%s", errs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, f := range []string{"ca.pem", "portcullis.db", "outbox.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("demo data: %v", err)
+		}
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool}, // verifies the chain to ca.pem, like curl --cacert
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr) // like curl --resolve
+			},
+		}}
+	_, port, _ := net.SplitHostPort(addr)
+	whoami := "https://bank.localhost:" + port + "/whoami"
+
+	resp, err := client.Get(whoami)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/.portcullis/") {
+		t.Fatalf("whoami without a session: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	resp, err = client.Post("https://bank.localhost:"+port+"/.portcullis/api/v1/login", "application/json",
+		strings.NewReader(`{"username":"alice","password":"wonderland-demo-42"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Status string }
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || login.Status != "authenticated" {
+		t.Fatalf("login: %d %+v", resp.StatusCode, login)
+	}
+
+	resp, err = client.Get(whoami)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var who struct {
+		App       string
+		User      string
+		Assertion struct {
+			Verified bool
+			Error    string
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&who); err != nil {
+		t.Fatal(err)
+	}
+	if who.App != "savings" || who.User != "alice" || !who.Assertion.Verified {
+		t.Fatalf("whoami after login: %+v", who)
+	}
+}
+
+func TestCheckReportsEveryProblem(t *testing.T) {
+	var out, errs bytes.Buffer
+	if err := run(t.Context(), []string{"check", "--config", "../../testdata/portcullis.yaml"}, nil, &out, &errs); err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if !strings.Contains(out.String(), "ok") {
+		t.Fatalf("output %q", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("tls: {mode: nope}\nlog: {level: loud}\nroutes: []\n"), 0o600)
+	err := run(t.Context(), []string{"check", "--config", bad}, nil, &out, &errs)
+	if err == nil {
+		t.Fatal("bad config passed check")
+	}
+	for _, want := range []string{"tls.mode", "log.level", "at least one route"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("check error lacks %q: %v", want, err)
+		}
+	}
+}
+
+func TestAdminUserLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "portcullis.yaml")
+	os.WriteFile(cfg, []byte("data_dir: data\npassword: {memory_kib: 8192, iterations: 1}\nroutes:\n  - {name: a, host: a.example, upstream: 'http://127.0.0.1:1'}\n"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "data"), 0o700)
+	admin := func(stdin string, args ...string) (string, error) {
+		var out, errs bytes.Buffer
+		err := run(t.Context(), append([]string{"admin", "user"}, append(args, "--config", cfg)...), strings.NewReader(stdin), &out, &errs)
+		return out.String(), err
+	}
+	if _, err := admin("short\n", "add", "--username", "dave"); err == nil || !strings.Contains(err.Error(), "password") {
+		t.Fatalf("short password accepted: %v", err)
+	}
+	if _, err := admin("a-long-enough-password\n", "add", "--username", "da ve"); err == nil {
+		t.Fatal("bad username accepted")
+	}
+	if out, err := admin("a-long-enough-password\n", "add", "--username", "Dave", "--name", "Dave B"); err != nil || !strings.Contains(out, "added dave") {
+		t.Fatalf("add: %q %v", out, err)
+	}
+	if _, err := admin("another-long-password\n", "add", "--username", "dave"); err == nil || !strings.Contains(err.Error(), "taken") {
+		t.Fatalf("duplicate accepted: %v", err)
+	}
+	out, err := admin("", "list")
+	if err != nil || !strings.Contains(out, "dave") || !strings.Contains(out, "Dave B") {
+		t.Fatalf("list: %q %v", out, err)
+	}
+	if out, err := admin("", "unlock", "--username", "dave"); err != nil || !strings.Contains(out, "unlocked dave") {
+		t.Fatalf("unlock: %q %v", out, err)
+	}
+	if _, err := admin("", "unlock", "--username", "nobody"); err == nil {
+		t.Fatal("unlock of an unknown user succeeded")
+	}
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/gateway/certs"
+	"github.com/portcullis/portcullis/plugins/store/sqlite"
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "portcullis.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger, nil)
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "portcullis.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := config.Load(*path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return nil
+}
+
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// app is a running gateway's parts, for the demo to add to.
+type app struct {
+	store   *sqlite.Store
+	server  *gateway.Server
+	signer  *assertion.Signer
+	rootPEM []byte
+}
+
+// serve runs the gateway until ctx ends. ready, if set, is called once the
+// listeners are open.
+func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready func(*app) error) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	store, err := sqlite.Open(ctx, cfg.StorePath())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	signer, err := assertion.NewSigner(ctx, store, assertion.SignerConfig{Issuer: cfg.Issuer, TTL: cfg.Identity.AssertionTTL})
+	if err != nil {
+		return err
+	}
+	srv, err := gateway.New(cfg.Gateway(), gateway.Deps{Store: store, Signer: signer, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	tlsCfg := certs.Config{Mode: cfg.TLS.Mode, DataDir: cfg.DataDir, Hosts: cfg.Hosts(),
+		ACME:  certs.ACMEConfig{CA: cfg.TLS.ACME.CA, Email: cfg.TLS.ACME.Email, OnDemand: cfg.TLS.ACME.OnDemand, AskURL: cfg.TLS.ACME.Ask},
+		Files: certs.FilesConfig{Cert: cfg.TLS.Files.Cert, Key: cfg.TLS.Files.Key}}
+	if cfg.TLS.ACME.CARoot != "" {
+		pem, err := os.ReadFile(cfg.TLS.ACME.CARoot)
+		if err != nil {
+			return fmt.Errorf("tls.acme.ca_root: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("tls.acme.ca_root: no certificate in %s", cfg.TLS.ACME.CARoot)
+		}
+		tlsCfg.ACME.TrustedRoots = pool
+	}
+	mgr, err := certs.New(ctx, tlsCfg, logger)
+	if err != nil {
+		return err
+	}
+	defer mgr.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handler := instrument(reg, srv)
+
+	httpsLn, err := net.Listen("tcp", cfg.Listen.HTTPS)
+	if err != nil {
+		return fmt.Errorf("listen https: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.Listen.Admin)
+	if err != nil {
+		httpsLn.Close()
+		return fmt.Errorf("listen admin: %w", err)
+	}
+	servers := []*http.Server{
+		{Handler: handler, TLSConfig: mgr.TLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)},
+		{Handler: adminHandler(reg, store), ReadHeaderTimeout: 10 * time.Second},
+	}
+	lns := []net.Listener{httpsLn, adminLn}
+	if cfg.Listen.HTTP != "" {
+		ln, err := net.Listen("tcp", cfg.Listen.HTTP)
+		if err != nil {
+			httpsLn.Close()
+			adminLn.Close()
+			return fmt.Errorf("listen http: %w", err)
+		}
+		_, httpsPort, _ := net.SplitHostPort(httpsLn.Addr().String())
+		servers = append(servers, &http.Server{Handler: mgr.HTTPChallengeHandler(redirectToHTTPS(httpsPort)), ReadHeaderTimeout: 10 * time.Second})
+		lns = append(lns, ln)
+	}
+	logger.Info("portcullis listening", "https", httpsLn.Addr().String(), "admin", adminLn.Addr().String(), "tls_mode", cfg.TLS.Mode)
+
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range servers {
+		ln := lns[i]
+		g.Go(func() error {
+			var err error
+			if i == 0 {
+				err = s.ServeTLS(ln, "", "")
+			} else {
+				err = s.Serve(ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, s := range servers {
+			_ = s.Shutdown(shutdownCtx)
+		}
+		return nil
+	})
+	g.Go(func() error { return refreshKeys(gctx, signer, logger) })
+	if ready != nil {
+		if err := ready(&app{store: store, server: srv, signer: signer, rootPEM: mgr.RootPEM()}); err != nil {
+			return err
+		}
+	}
+	return g.Wait()
+}
+
+// refreshKeys reloads signing keys now and then so a rotation made by
+// another replica or by `admin` is picked up.
+func refreshKeys(ctx context.Context, signer *assertion.Signer, logger *slog.Logger) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := signer.Refresh(ctx); err != nil {
+				logger.Error("refresh signing keys", "error", err)
+			}
+		}
+	}
+}
+
+func redirectToHTTPS(port string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		if port != "443" {
+			host = net.JoinHostPort(host, port)
+		}
+		w.Header().Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	})
+}
+
+func adminHandler(reg *prometheus.Registry, store gateway.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// instrument counts requests and their durations by status class.
+func instrument(reg *prometheus.Registry, next http.Handler) http.Handler {
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "portcullis_http_request_duration_seconds", Help: "Time to serve a request, by status code.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"code"})
+	reg.MustRegister(dur)
+	return promhttp.InstrumentHandlerDuration(dur, next)
+}
