@@ -1,0 +1,159 @@
+package storetest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/gateway"
+)
+
+// newSession returns a session with every field set, distinct per ID.
+func newSession(id, loginID, host string) gateway.Session {
+	return gateway.Session{
+		ID:        id,
+		LoginID:   loginID,
+		UserID:    "user-" + loginID,
+		Host:      host,
+		Methods:   []string{"pwd", "otp"},
+		AuthTime:  at(7*time.Second + 1*time.Millisecond),
+		LastSeen:  at(8*time.Second + 20*time.Millisecond).In(elsewhere),
+		ExpiresAt: at(12 * time.Hour),
+	}
+}
+
+// sessionID returns a session ID shaped like the gateway's: the hex SHA-256
+// of a cookie token.
+func sessionID(n byte) string {
+	sum := sha256.Sum256([]byte{'t', 'o', 'k', 'e', 'n', n})
+	return hex.EncodeToString(sum[:])
+}
+
+// checkSession compares every field of a session read back.
+func checkSession(t *testing.T, what string, got, want gateway.Session) {
+	t.Helper()
+	var d diff
+	check(&d, "ID", got.ID, want.ID)
+	check(&d, "LoginID", got.LoginID, want.LoginID)
+	check(&d, "UserID", got.UserID, want.UserID)
+	check(&d, "Host", got.Host, want.Host)
+	if !slices.Equal(got.Methods, want.Methods) {
+		d = append(d, fmt.Sprintf("Methods = %q, want %q", got.Methods, want.Methods))
+	}
+	checkTime(&d, "AuthTime", got.AuthTime, want.AuthTime)
+	checkTime(&d, "LastSeen", got.LastSeen, want.LastSeen)
+	checkTime(&d, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)
+	d.report(t, what)
+}
+
+// getSession checks that the session reads back exactly as wanted.
+func getSession(t *testing.T, s gateway.Store, want gateway.Session) {
+	t.Helper()
+	got, err := s.GetSession(t.Context(), want.ID)
+	ok(t, "GetSession", err)
+	checkSession(t, "GetSession", got, want)
+}
+
+// sessionGone checks that the session is not found.
+func sessionGone(t *testing.T, s gateway.Store, id, why string) {
+	t.Helper()
+	_, err := s.GetSession(t.Context(), id)
+	is(t, "GetSession "+why, err, gateway.ErrNotFound)
+}
+
+func sessionTests() []test {
+	return []test{
+		{"create then get", func(t *testing.T, s gateway.Store) {
+			a := newSession(sessionID(1), "login-1", "savings.example.com")
+			b := newSession(sessionID(2), "login-1", "brokerage.example.com")
+			b.Methods = []string{"pwd", "hwk", "user"}
+			ok(t, "CreateSession", s.CreateSession(t.Context(), a))
+			ok(t, "CreateSession", s.CreateSession(t.Context(), b))
+			getSession(t, s, a)
+			getSession(t, s, b)
+		}},
+		{"methods round-trip in order", func(t *testing.T, s gateway.Store) {
+			for i, methods := range [][]string{
+				{"pwd"},
+				{"otp", "pwd", "sms"},
+				{"pwd", "pwd"},
+			} {
+				sess := newSession(sessionID(byte(i)), "login-1", "savings.example.com")
+				sess.Methods = methods
+				ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
+				getSession(t, s, sess)
+			}
+		}},
+		{"no methods round-trip as empty", func(t *testing.T, s gateway.Store) {
+			sess := newSession(sessionID(1), "login-1", "savings.example.com")
+			sess.Methods = nil
+			ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
+			got, err := s.GetSession(t.Context(), sess.ID)
+			ok(t, "GetSession", err)
+			if len(got.Methods) != 0 {
+				t.Fatalf("Methods = %v, want none", got.Methods)
+			}
+		}},
+		{"unknown session is not found", func(t *testing.T, s gateway.Store) {
+			sessionGone(t, s, sessionID(1), "on an empty store")
+			ok(t, "CreateSession", s.CreateSession(t.Context(), newSession(sessionID(1), "login-1", "savings.example.com")))
+			sessionGone(t, s, sessionID(2), "of another ID")
+			sessionGone(t, s, "login-1", "by login ID")
+		}},
+		{"duplicate ID conflicts", func(t *testing.T, s gateway.Store) {
+			first := newSession(sessionID(1), "login-1", "savings.example.com")
+			ok(t, "CreateSession", s.CreateSession(t.Context(), first))
+			err := s.CreateSession(t.Context(), newSession(sessionID(1), "login-2", "cards.example.com"))
+			is(t, "CreateSession with a taken ID", err, gateway.ErrConflict)
+			getSession(t, s, first)
+		}},
+		{"touch updates last seen only", func(t *testing.T, s gateway.Store) {
+			sess := newSession(sessionID(1), "login-1", "savings.example.com")
+			other := newSession(sessionID(2), "login-1", "cards.example.com")
+			ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
+			ok(t, "CreateSession", s.CreateSession(t.Context(), other))
+			for _, seen := range []time.Time{
+				at(5*time.Minute + 5*time.Millisecond),
+				at(47*time.Minute + 999*time.Millisecond).In(elsewhere),
+			} {
+				ok(t, "TouchSession", s.TouchSession(t.Context(), sess.ID, seen))
+				sess.LastSeen = seen
+				getSession(t, s, sess)
+			}
+			getSession(t, s, other)
+		}},
+		{"delete ends one session", func(t *testing.T, s gateway.Store) {
+			sess := newSession(sessionID(1), "login-1", "savings.example.com")
+			other := newSession(sessionID(2), "login-1", "cards.example.com")
+			ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
+			ok(t, "CreateSession", s.CreateSession(t.Context(), other))
+			ok(t, "DeleteSession", s.DeleteSession(t.Context(), sess.ID))
+			sessionGone(t, s, sess.ID, "after DeleteSession")
+			getSession(t, s, other)
+		}},
+		{"delete login ends every session of that login", func(t *testing.T, s gateway.Store) {
+			login1 := []gateway.Session{
+				newSession(sessionID(1), "login-1", "savings.example.com"),
+				newSession(sessionID(2), "login-1", "brokerage.example.com"),
+				newSession(sessionID(3), "login-1", "cards.example.com"),
+			}
+			login2 := []gateway.Session{
+				newSession(sessionID(4), "login-2", "savings.example.com"),
+				newSession(sessionID(5), "login-2", "auto.example.com"),
+			}
+			for _, sess := range append(slices.Clone(login1), login2...) {
+				ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
+			}
+			ok(t, "DeleteLogin", s.DeleteLogin(t.Context(), "login-1"))
+			for _, sess := range login1 {
+				sessionGone(t, s, sess.ID, "after DeleteLogin of its login")
+			}
+			for _, sess := range login2 {
+				getSession(t, s, sess)
+			}
+		}},
+	}
+}

@@ -1,0 +1,39 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// AddHit counts a hit in the window of the given length that contains now.
+// Windows are aligned to the Unix epoch. The key's earlier windows are
+// deleted on the way.
+func (s *Store) AddHit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	if window <= 0 {
+		return 0, storeErr("add hit", errors.New("window must be positive"))
+	}
+	t := now.UnixNano()
+	start := t - t%int64(window)
+	if t%int64(window) < 0 {
+		start -= int64(window)
+	}
+	var n int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM hits WHERE name = ? AND window_ns = ? AND window_start < ?`,
+			key, int64(window), start)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO hits (name, window_ns, window_start, window_end, count)
+			VALUES (?, ?, ?, ?, 1)
+			ON CONFLICT (name, window_ns, window_start) DO UPDATE SET count = count + 1
+			RETURNING count`,
+			key, int64(window), start, start+int64(window)).Scan(&n)
+	})
+	if err != nil {
+		return 0, storeErr("add hit", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,261 @@
+package sqlite
+
+import (
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/portcullis/portcullis/gateway"
+)
+
+// embedded returns the migrations this release ships.
+func embedded(t *testing.T) []migration {
+	t.Helper()
+	ms, err := loadMigrations(mustSub(migrationFiles, "migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// applied is one row of schema_migrations.
+type applied struct {
+	version   int
+	name      string
+	appliedAt time.Time
+}
+
+func appliedMigrations(t *testing.T, s *Store) []applied {
+	t.Helper()
+	rows, err := s.read.QueryContext(t.Context(), `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []applied
+	for rows.Next() {
+		var a applied
+		if err := rows.Scan(&a.version, &a.name, timeCol{&a.appliedAt}); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestMigrationsAreRecorded(t *testing.T) {
+	before := time.Now()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "portcullis.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ms := embedded(t)
+	got := appliedMigrations(t, s)
+	if len(got) != len(ms) {
+		t.Fatalf("schema_migrations has %d rows, want %d", len(got), len(ms))
+	}
+	for i, a := range got {
+		if a.version != ms[i].version || a.name != ms[i].name {
+			t.Errorf("schema_migrations[%d] = version %d %s, want version %d %s", i, a.version, a.name, ms[i].version, ms[i].name)
+		}
+		if a.appliedAt.Before(before.Add(-time.Second)) || a.appliedAt.After(time.Now().Add(time.Second)) {
+			t.Errorf("migration %d applied at %v, want about now", a.version, a.appliedAt)
+		}
+	}
+	if got[0].version != 1 || got[0].name != "0001_initial.sql" {
+		t.Errorf("first migration recorded as %d %s", got[0].version, got[0].name)
+	}
+}
+
+func TestReopenDoesNotReapplyMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := appliedMigrations(t, s)
+	s.Close()
+
+	s, err = Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	again := appliedMigrations(t, s)
+	if !slices.EqualFunc(first, again, func(a, b applied) bool {
+		return a.version == b.version && a.name == b.name && a.appliedAt.Equal(b.appliedAt)
+	}) {
+		t.Errorf("schema_migrations changed on reopening:\nbefore %v\nafter  %v", first, again)
+	}
+}
+
+// A later release adds a migration: opening an existing file applies only
+// that one, keeps the data, and an older release then refuses the file.
+func TestLaterMigrationIsApplied(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(t.Context(), gateway.User{ID: "u1", Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	before := appliedMigrations(t, s)
+	s.Close()
+
+	ms := embedded(t)
+	next := migration{
+		version: len(ms) + 1,
+		name:    "9999_later.sql",
+		sql: `ALTER TABLE users ADD COLUMN nickname TEXT NOT NULL DEFAULT 'none';
+			CREATE TABLE later (id TEXT PRIMARY KEY) STRICT;`,
+	}
+	s, err = open(t.Context(), path, append(slices.Clone(ms), next))
+	if err != nil {
+		t.Fatalf("open with a later migration: %v", err)
+	}
+	after := appliedMigrations(t, s)
+	if len(after) != len(before)+1 || after[len(after)-1].version != next.version {
+		t.Fatalf("schema_migrations after the later migration = %v", after)
+	}
+	if !after[0].appliedAt.Equal(before[0].appliedAt) {
+		t.Errorf("migration 1 was applied again")
+	}
+	var nickname string
+	if err := s.read.QueryRowContext(t.Context(), `SELECT nickname FROM users WHERE id = 'u1'`).Scan(&nickname); err != nil || nickname != "none" {
+		t.Errorf("existing user after the later migration: nickname %q, %v", nickname, err)
+	}
+	if _, err := s.UserByName(t.Context(), "alice"); err != nil {
+		t.Errorf("UserByName after the later migration: %v", err)
+	}
+	s.Close()
+
+	s, err = Open(t.Context(), path)
+	if err == nil {
+		s.Close()
+		t.Fatal("a release that does not know the latest migration opened the file")
+	}
+	if !strings.Contains(err.Error(), "newer than this release") {
+		t.Errorf("error = %v, want it to say the schema is newer", err)
+	}
+}
+
+func TestFailedMigrationLeavesNoTrace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	ms := embedded(t)
+	bad := migration{
+		version: len(ms) + 1,
+		name:    "9999_bad.sql",
+		sql: `CREATE TABLE half_done (id TEXT PRIMARY KEY) STRICT;
+			INSERT INTO no_such_table VALUES (1);`,
+	}
+	_, err := open(t.Context(), path, append(slices.Clone(ms), bad))
+	if err == nil || !strings.Contains(err.Error(), "9999_bad.sql") {
+		t.Fatalf("open with a failing migration: error = %v, want one naming the migration", err)
+	}
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("open without the failing migration: %v", err)
+	}
+	defer s.Close()
+	if got := appliedMigrations(t, s); len(got) != len(ms) {
+		t.Errorf("schema_migrations has %d rows, want %d", len(got), len(ms))
+	}
+	var n int
+	if err := s.read.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM sqlite_schema WHERE name = 'half_done'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the failed migration's table exists (count %d, %v)", n, err)
+	}
+}
+
+func TestLoadMigrations(t *testing.T) {
+	file := func(sql string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(sql)} }
+	tests := []struct {
+		name     string
+		fsys     fstest.MapFS
+		versions []int
+		err      string
+	}{
+		{"in version order", fstest.MapFS{
+			"0002_b.sql": file("B"), "0010_c.sql": file("C"), "0001_a.sql": file("A"),
+			"0003_d.sql": file("D"), "0004_e.sql": file("E"), "0005_f.sql": file("F"),
+			"0006_g.sql": file("G"), "0007_h.sql": file("H"), "0008_i.sql": file("I"),
+			"0009_j.sql": file("J"), "README.md": file("not a migration"),
+		}, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, ""},
+		{"gap", fstest.MapFS{"0001_a.sql": file("A"), "0003_c.sql": file("C")}, nil, "want 2"},
+		{"repeat", fstest.MapFS{"0001_a.sql": file("A"), "1_b.sql": file("B")}, nil, "want 2"},
+		{"no number", fstest.MapFS{"initial.sql": file("A")}, nil, "NNNN_description.sql"},
+		{"zero", fstest.MapFS{"0000_a.sql": file("A")}, nil, "NNNN_description.sql"},
+		{"none", fstest.MapFS{}, nil, "no migrations"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, err := loadMigrations(tc.fsys)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var versions []int
+			for _, m := range ms {
+				versions = append(versions, m.version)
+			}
+			if !slices.Equal(versions, tc.versions) {
+				t.Errorf("versions = %v, want %v", versions, tc.versions)
+			}
+			if ms[0].sql != "A" || ms[9].sql != "C" || ms[9].name != "0010_c.sql" {
+				t.Errorf("migrations read as %+v", ms)
+			}
+		})
+	}
+}
+
+func TestConnectionSettings(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "portcullis.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tests := []struct {
+		db     *sql.DB
+		pragma string
+		want   string
+	}{
+		{s.write, "journal_mode", "wal"},
+		{s.write, "foreign_keys", "1"},
+		{s.write, "busy_timeout", "5000"},
+		{s.write, "synchronous", "1"}, // NORMAL
+		{s.write, "query_only", "0"},
+		{s.read, "journal_mode", "wal"},
+		{s.read, "busy_timeout", "5000"},
+		{s.read, "query_only", "1"},
+	}
+	for _, tc := range tests {
+		var got string
+		if err := tc.db.QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", tc.pragma, err)
+		}
+		if got != tc.want {
+			pool := "write"
+			if tc.db == s.read {
+				pool = "read"
+			}
+			t.Errorf("%s pool: PRAGMA %s = %s, want %s", pool, tc.pragma, got, tc.want)
+		}
+	}
+	if _, err := s.read.ExecContext(t.Context(), `DELETE FROM users`); err == nil {
+		t.Error("the read pool accepted a write")
+	}
+}

@@ -1,0 +1,272 @@
+// Package sqlite is the embedded store: all of the gateway's state in one
+// SQLite file, through the pure-Go modernc.org/sqlite driver (no cgo). It
+// suits a single gateway instance; replicas share PostgreSQL and Redis
+// instead.
+//
+// The database runs in write-ahead-log mode, so reads proceed while a write
+// commits. Writes share a single connection and begin their transactions
+// with BEGIN IMMEDIATE: writers in this process queue for the connection,
+// and writers in other processes (an admin command on the same file) wait up
+// to the busy timeout for the file lock instead of failing or deadlocking.
+//
+// The schema is created and upgraded by numbered migrations embedded in the
+// binary, applied in order when the store is opened and recorded in the
+// schema_migrations table (version, file name, time applied).
+//
+// Times are stored as UTC Unix nanoseconds, so they round-trip exactly within
+// the years 1678 to 2262; the zero time.Time is stored as NULL. Usernames are
+// compared byte for byte: the gateway canonicalises them first.
+//
+// Expired grants and finished AddHit windows are dropped when TakeGrant and
+// AddHit come across them; Sweep removes every expired grant, session and
+// counter window and is meant to be called periodically.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/portcullis/portcullis/gateway"
+)
+
+// busyTimeout is how long a write waits for another process's write lock.
+const busyTimeout = 5 * time.Second
+
+// Store is a gateway.Store kept in a SQLite file. It is safe for concurrent
+// use.
+type Store struct {
+	read  *sql.DB // read-only connections, several at once
+	write *sql.DB // the one connection that writes
+}
+
+var _ gateway.Store = (*Store)(nil)
+
+// Open opens the database file at path, creating it if it does not exist,
+// and applies any migrations it lacks. The directory must exist.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: no path")
+	}
+	ms, err := loadMigrations(mustSub(migrationFiles, "migrations"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	return open(ctx, path, ms)
+}
+
+// open opens the store with the given migrations.
+func open(ctx context.Context, path string, ms []migration) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := checkPath(abs); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	write, err := sql.Open("sqlite", dsn(abs, url.Values{
+		"_busy_timeout": {fmt.Sprint(busyTimeout.Milliseconds())},
+		"_foreign_keys": {"on"},
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"NORMAL"},
+		"_txlock":       {"immediate"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	write.SetMaxOpenConns(1)
+	// The first connection checks that the file is a database and switches
+	// it to WAL, which the readers rely on.
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	if err := migrate(ctx, write, ms, time.Now); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+
+	read, err := sql.Open("sqlite", dsn(abs, url.Values{
+		"_busy_timeout": {fmt.Sprint(busyTimeout.Milliseconds())},
+		"_query_only":   {"on"},
+	}))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	if err := read.PingContext(ctx); err != nil {
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	return &Store{read: read, write: write}, nil
+}
+
+// checkPath reports the usual mistakes in a path, which SQLite would all
+// report as "unable to open database file".
+func checkPath(abs string) error {
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		return errors.New("is a directory")
+	}
+	dir := filepath.Dir(abs)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
+}
+
+// dsn returns the driver's name for the file at abs: a file: URI, so that
+// any character in the path is escaped, with the driver's parameters.
+func dsn(abs string, params url.Values) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: params.Encode()}
+	return u.String()
+}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // dir is a constant naming an embedded directory
+	}
+	return sub
+}
+
+// Ping reports whether the database file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	if err := s.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// Sweep deletes the grants and sessions that have expired at now and the
+// AddHit windows that have ended. Nothing else removes expired sessions, so
+// a gateway on this store calls Sweep every few minutes.
+func (s *Store) Sweep(ctx context.Context, now time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM grants WHERE expires_at <= ?`,
+			`DELETE FROM sessions WHERE expires_at <= ?`,
+			`DELETE FROM hits WHERE window_end <= ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, timeArg(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: sweep: %w", err)
+	}
+	return nil
+}
+
+// inTx runs f in a write transaction and commits if it returns nil.
+func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// storeErr wraps err with the operation, as gateway.ErrConflict when it is a
+// uniqueness violation and gateway.ErrNotFound when no row matched.
+func storeErr(op string, err error) error {
+	var e *sqlite.Error
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlite: %s: %w", op, gateway.ErrNotFound)
+	case errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
+		return fmt.Errorf("sqlite: %s: %w: %v", op, gateway.ErrConflict, err)
+	default:
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+}
+
+// oneRow returns sql.ErrNoRows unless the statement changed a row.
+func oneRow(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return sql.ErrNoRows
+	}
+	return nil
+}
+
+// The range of instants a Unix nanosecond count holds.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// timeArg is a time.Time query argument, stored as UTC Unix nanoseconds, or
+// NULL for the zero time.
+type timeArg time.Time
+
+func (t timeArg) Value() (driver.Value, error) {
+	tt := time.Time(t)
+	switch {
+	case tt.IsZero():
+		return nil, nil
+	case tt.Before(minTime) || tt.After(maxTime):
+		return nil, fmt.Errorf("time %v is outside the years the store keeps (1678 to 2262)", tt)
+	}
+	return tt.UnixNano(), nil
+}
+
+// timeCol scans a column written from a timeArg.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*c.t = time.Time{}
+	case int64:
+		*c.t = time.Unix(0, v).UTC()
+	default:
+		return fmt.Errorf("time column holds %T, want an integer", v)
+	}
+	return nil
+}

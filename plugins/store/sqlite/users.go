@@ -1,0 +1,102 @@
+package sqlite
+
+import (
+	"context"
+
+	"github.com/portcullis/portcullis/gateway"
+)
+
+const userColumns = `id, username, display_name, password_hash, failed_logins, locked, locked_at, created_at, updated_at`
+
+// scanUser reads a row of userColumns.
+func scanUser(row interface{ Scan(...any) error }) (gateway.User, error) {
+	var u gateway.User
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.PasswordHash, &u.FailedLogins, &u.Locked,
+		timeCol{&u.LockedAt}, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+	return u, err
+}
+
+// CreateUser stores a new user, FailedLogins included.
+func (s *Store) CreateUser(ctx context.Context, u gateway.User) error {
+	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.DisplayName, u.PasswordHash, u.FailedLogins, u.Locked,
+		timeArg(u.LockedAt), timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
+	if err != nil {
+		return storeErr("create user", err)
+	}
+	return nil
+}
+
+// UserByName looks a user up by exact username.
+func (s *Store) UserByName(ctx context.Context, username string) (gateway.User, error) {
+	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
+	if err != nil {
+		return gateway.User{}, storeErr("get user by name", err)
+	}
+	return u, nil
+}
+
+// UserByID looks a user up by ID.
+func (s *Store) UserByID(ctx context.Context, id string) (gateway.User, error) {
+	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if err != nil {
+		return gateway.User{}, storeErr("get user", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user, ordered by username.
+func (s *Store) ListUsers(ctx context.Context) ([]gateway.User, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
+	if err != nil {
+		return nil, storeErr("list users", err)
+	}
+	defer rows.Close()
+	var users []gateway.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, storeErr("list users", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeErr("list users", err)
+	}
+	return users, nil
+}
+
+// UpdateUser replaces every field of the user but FailedLogins.
+func (s *Store) UpdateUser(ctx context.Context, u gateway.User) error {
+	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET
+		username = ?, display_name = ?, password_hash = ?, locked = ?, locked_at = ?, created_at = ?, updated_at = ?
+		WHERE id = ?`,
+		u.Username, u.DisplayName, u.PasswordHash, u.Locked,
+		timeArg(u.LockedAt), timeArg(u.CreatedAt), timeArg(u.UpdatedAt), u.ID))
+	if err != nil {
+		return storeErr("update user", err)
+	}
+	return nil
+}
+
+// AddLoginFailure adds one to the user's failed logins in a single
+// statement, so concurrent failures all count.
+func (s *Store) AddLoginFailure(ctx context.Context, userID string) (int, error) {
+	var n int
+	err := s.write.QueryRowContext(ctx,
+		`UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? RETURNING failed_logins`, userID).Scan(&n)
+	if err != nil {
+		return 0, storeErr("add login failure", err)
+	}
+	return n, nil
+}
+
+// ResetLoginFailures sets the user's failed logins to zero; ErrNotFound for
+// an unknown user.
+func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
+	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET failed_logins = 0 WHERE id = ?`, userID))
+	if err != nil {
+		return storeErr("reset login failures", err)
+	}
+	return nil
+}
