@@ -58,6 +58,9 @@ type LoginCounter interface {
 	// given length that contains now, and returns the count in that window.
 	// Used for failures per source address.
 	AddHit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// Hits returns the count AddHit would have reached in the window that
+	// contains now, without adding to it: 0 for a key never hit there.
+	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 }
 
 // Session is the server side of a signed-in browser or API client on one host.
@@ -108,7 +111,10 @@ type GrantStore interface {
 	TakeGrant(ctx context.Context, id string, now time.Time) (Grant, error)
 }
 
-// Store is everything the gateway keeps. An unreachable store is an error
+// Store is everything the gateway keeps. Times round-trip with at least
+// millisecond precision (in any location; the zero time stays zero). A
+// record with a lifetime has expired at exactly its ExpiresAt. Reusing any
+// record's ID, not only a username, is ErrConflict. An unreachable store is an error
 // from any method, and the gateway denies.
 type Store interface {
 	UserStore
@@ -118,5 +124,9 @@ type Store interface {
 	assertion.KeyStore
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
+	// Sweep deletes what has expired at now: sessions past ExpiresAt,
+	// grants, counter windows. Stores that expire records by themselves
+	// may do nothing.
+	Sweep(ctx context.Context, now time.Time) error
 	Close() error
 }

@@ -174,7 +174,24 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		}
 		return nil
 	})
-	g.Go(func() error { return refreshKeys(gctx, signer, logger) })
+	// Reload signing keys so a rotation made elsewhere is picked up, and
+	// drop expired sessions, grants and counters.
+	g.Go(func() error {
+		every(gctx, time.Minute, func() {
+			if err := signer.Refresh(gctx); err != nil {
+				logger.Error("refresh signing keys", "error", err)
+			}
+		})
+		return nil
+	})
+	g.Go(func() error {
+		every(gctx, 5*time.Minute, func() {
+			if err := store.Sweep(gctx, time.Now()); err != nil {
+				logger.Error("sweep expired records", "error", err)
+			}
+		})
+		return nil
+	})
 	if ready != nil {
 		if err := ready(&app{store: store, server: srv, signer: signer, rootPEM: mgr.RootPEM()}); err != nil {
 			return err
@@ -183,19 +200,16 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	return g.Wait()
 }
 
-// refreshKeys reloads signing keys now and then so a rotation made by
-// another replica or by `admin` is picked up.
-func refreshKeys(ctx context.Context, signer *assertion.Signer, logger *slog.Logger) error {
-	t := time.NewTicker(time.Minute)
+// every calls f each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
-			if err := signer.Refresh(ctx); err != nil {
-				logger.Error("refresh signing keys", "error", err)
-			}
+			f()
 		}
 	}
 }

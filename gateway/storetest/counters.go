@@ -57,6 +57,17 @@ func addHit(t *testing.T, s gateway.Store, key string, window time.Duration, now
 	}
 }
 
+// hits calls Hits and fails the test unless it returns want.
+func hits(t *testing.T, s gateway.Store, key string, window time.Duration, now time.Time, want int) {
+	t.Helper()
+	op := fmt.Sprintf("Hits(%s, %v, base%+v)", key, window, now.Sub(base))
+	got, err := s.Hits(t.Context(), key, window, now)
+	ok(t, op, err)
+	if got != want {
+		t.Fatalf("%s = %d, want %d", op, got, want)
+	}
+}
+
 // failedLogins returns the user's FailedLogins as read back.
 func failedLogins(t *testing.T, s gateway.Store, id string) int {
 	t.Helper()
@@ -154,6 +165,17 @@ func hitTests() []test {
 			addHit(t, s, "ip:192.0.2.2", time.Minute, at(2*time.Second), 1)
 			addHit(t, s, "ip:192.0.2.10", time.Minute, at(2*time.Second), 1)
 			addHit(t, s, "ip:192.0.2.1", time.Minute, at(3*time.Second), 3)
+		}},
+		{"hits are read without counting", func(t *testing.T, s gateway.Store) {
+			hits(t, s, "ip:192.0.2.1", time.Minute, at(0), 0)
+			addHit(t, s, "ip:192.0.2.1", time.Minute, at(0), 1)
+			addHit(t, s, "ip:192.0.2.1", time.Minute, at(time.Second), 2)
+			hits(t, s, "ip:192.0.2.1", time.Minute, at(2*time.Second), 2)
+			hits(t, s, "ip:192.0.2.1", time.Minute, at(3*time.Second), 2)
+			hits(t, s, "ip:192.0.2.1", time.Minute, at(time.Minute), 0)
+			hits(t, s, "ip:192.0.2.1", 2*time.Minute, at(time.Second), 0)
+			hits(t, s, "ip:192.0.2.2", time.Minute, at(time.Second), 0)
+			addHit(t, s, "ip:192.0.2.1", time.Minute, at(4*time.Second), 3)
 		}},
 		{"concurrent hits all count", func(t *testing.T, s gateway.Store) {
 			counts, errs := concurrently(parallelism, func() (int, error) {

@@ -13,6 +13,19 @@ func storeTests() []test {
 		{"ping", func(t *testing.T, s gateway.Store) {
 			ok(t, "Ping", s.Ping(t.Context()))
 		}},
+		{"sweep removes what has expired and keeps the rest", func(t *testing.T, s gateway.Store) {
+			old := newSession(sessionID(1), "login-1", "savings.example.com")
+			old.ExpiresAt = base.Add(time.Hour)
+			live := newSession(sessionID(2), "login-2", "savings.example.com")
+			live.ExpiresAt = base.Add(3 * time.Hour)
+			ok(t, "CreateSession", s.CreateSession(t.Context(), old))
+			ok(t, "CreateSession", s.CreateSession(t.Context(), live))
+			ok(t, "Sweep", s.Sweep(t.Context(), base.Add(2*time.Hour)))
+			_, err := s.GetSession(t.Context(), sessionID(1))
+			is(t, "GetSession of a swept session", err, gateway.ErrNotFound)
+			_, err = s.GetSession(t.Context(), sessionID(2))
+			ok(t, "GetSession of a live session", err)
+		}},
 		{"a cancelled context fails reads", func(t *testing.T, s gateway.Store) {
 			ok(t, "CreateUser", s.CreateUser(t.Context(), newUser("u1", "alice")))
 			ok(t, "CreateSession", s.CreateSession(t.Context(), newSession(sessionID(1), "login-1", "savings.example.com")))

@@ -14,11 +14,7 @@ func (s *Store) AddHit(ctx context.Context, key string, window time.Duration, no
 	if window <= 0 {
 		return 0, storeErr("add hit", errors.New("window must be positive"))
 	}
-	t := now.UnixNano()
-	start := t - t%int64(window)
-	if t%int64(window) < 0 {
-		start -= int64(window)
-	}
+	start := windowStart(now, window)
 	var n int
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM hits WHERE name = ? AND window_ns = ? AND window_start < ?`,
@@ -36,4 +32,33 @@ func (s *Store) AddHit(ctx context.Context, key string, window time.Duration, no
 		return 0, storeErr("add hit", err)
 	}
 	return n, nil
+}
+
+// Hits returns the count in the window of the given length that contains
+// now, without adding to it.
+func (s *Store) Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	if window <= 0 {
+		return 0, storeErr("hits", errors.New("window must be positive"))
+	}
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT count FROM hits WHERE name = ? AND window_ns = ? AND window_start = ?`,
+		key, int64(window), windowStart(now, window)).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, storeErr("hits", err)
+	}
+	return n, nil
+}
+
+// windowStart is the start, in Unix nanoseconds, of the epoch-aligned window
+// that contains now.
+func windowStart(now time.Time, window time.Duration) int64 {
+	t := now.UnixNano()
+	start := t - t%int64(window)
+	if t%int64(window) < 0 {
+		start -= int64(window)
+	}
+	return start
 }
