@@ -28,8 +28,11 @@ type User struct {
 	FailedLogins int
 	Locked       bool
 	LockedAt     time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Products are the routes (upstream apps) the customer's records
+	// hold, by route name.
+	Products  []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // UserStore keeps customer profiles. Implementations are safe for concurrent

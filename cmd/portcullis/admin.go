@@ -19,7 +19,7 @@ import (
 )
 
 const adminUsage = `usage:
-  portcullis admin user add    --config FILE --username NAME [--name "Display Name"]   (password on stdin)
+  portcullis admin user add    --config FILE --username NAME [--name "Display Name"] [--products a,b]   (password on stdin)
   portcullis admin user list   --config FILE
   portcullis admin user unlock --config FILE --username NAME
 `
@@ -34,6 +34,7 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	path := fs.String("config", "portcullis.yaml", "configuration file")
 	username := fs.String("username", "", "username")
 	display := fs.String("name", "", "display name (add)")
+	products := fs.String("products", "", "comma-separated route names the customer holds (add)")
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
@@ -56,7 +57,8 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return err
 		}
-		u, err := addUser(ctx, store, hasher, *username, *display, password, time.Now())
+		u, err := addUser(ctx, store, hasher, newUser{username: *username, name: *display, password: password,
+			products: splitList(*products)}, time.Now())
 		if err != nil {
 			return err
 		}
@@ -67,9 +69,9 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "USERNAME\tID\tNAME\tFAILURES\tLOCKED")
+		fmt.Fprintln(tw, "USERNAME\tID\tNAME\tPRODUCTS\tFAILURES\tLOCKED")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\n", u.Username, u.ID, u.DisplayName, u.FailedLogins, u.Locked)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%v\n", u.Username, u.ID, u.DisplayName, strings.Join(u.Products, ","), u.FailedLogins, u.Locked)
 		}
 		return tw.Flush()
 	case "unlock":
@@ -102,10 +104,26 @@ func readPassword(r io.Reader) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
+// newUser is a profile to create.
+type newUser struct {
+	username, name, password string
+	products                 []string
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // addUser creates a customer profile after checking the username and
 // password rules.
-func addUser(ctx context.Context, store gateway.UserStore, hasher *gateway.Hasher, username, display, password string, now time.Time) (gateway.User, error) {
-	name := gateway.CanonicalUsername(username)
+func addUser(ctx context.Context, store gateway.UserStore, hasher *gateway.Hasher, nu newUser, now time.Time) (gateway.User, error) {
+	name, password := gateway.CanonicalUsername(nu.username), nu.password
 	if err := gateway.ValidUsername(name); err != nil {
 		return gateway.User{}, fmt.Errorf("username: %w", err)
 	}
@@ -120,8 +138,8 @@ func addUser(ctx context.Context, store gateway.UserStore, hasher *gateway.Hashe
 	if _, err := rand.Read(id); err != nil {
 		return gateway.User{}, err
 	}
-	u := gateway.User{ID: "u_" + hex.EncodeToString(id), Username: name, DisplayName: display,
-		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	u := gateway.User{ID: "u_" + hex.EncodeToString(id), Username: name, DisplayName: nu.name,
+		PasswordHash: hash, Products: nu.products, CreatedAt: now, UpdatedAt: now}
 	if err := store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, gateway.ErrConflict) {
 			return gateway.User{}, fmt.Errorf("username %q is taken", name)

@@ -22,10 +22,10 @@ import (
 )
 
 // demoCustomers are the sample customers the demo creates.
-var demoCustomers = []struct{ username, name, password string }{
-	{"alice", "Alice Liddell", "wonderland-demo-42"},
-	{"bob", "Bob Cratchit", "counting-house-42"},
-	{"carol", "Carol Danvers", "higher-further-42"},
+var demoCustomers = []newUser{
+	{username: "alice", name: "Alice Liddell", password: "wonderland-demo-42", products: []string{"savings", "carloans"}},
+	{username: "bob", name: "Bob Cratchit", password: "counting-house-42", products: []string{"savings"}},
+	{username: "carol", name: "Carol Danvers", password: "higher-further-42", products: []string{"carloans"}},
 }
 
 // demoApps are the sample legacy apps, each on its own host.
@@ -127,7 +127,7 @@ func seedCustomers(ctx context.Context, a *app, logger *slog.Logger) error {
 		if !errors.Is(err, gateway.ErrNotFound) {
 			return err
 		}
-		if _, err := addUser(ctx, a.store, a.server.Hasher(), c.username, c.name, c.password, time.Now()); err != nil {
+		if _, err := addUser(ctx, a.store, a.server.Hasher(), c, time.Now()); err != nil {
 			return fmt.Errorf("demo customer %s: %w", c.username, err)
 		}
 		logger.Info("demo customer created", "username", c.username)

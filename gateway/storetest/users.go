@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ func newUser(id, username string) gateway.User {
 		Username:     username,
 		DisplayName:  "Display " + id,
 		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdC0" + id + "$aGFzaC0" + id,
+		Products:     []string{"savings", "card-" + id},
 		CreatedAt:    at(time.Minute + 123*time.Millisecond),
 		UpdatedAt:    at(2*time.Minute + 456*time.Millisecond).In(elsewhere),
 	}
@@ -33,6 +35,7 @@ func checkUser(t *testing.T, what string, got, want gateway.User) {
 	check(&d, "FailedLogins", got.FailedLogins, want.FailedLogins)
 	check(&d, "Locked", got.Locked, want.Locked)
 	checkTime(&d, "LockedAt", got.LockedAt, want.LockedAt)
+	check(&d, "Products", strings.Join(got.Products, ","), strings.Join(want.Products, ","))
 	checkTime(&d, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(&d, "UpdatedAt", got.UpdatedAt, want.UpdatedAt)
 	d.report(t, what)
@@ -114,6 +117,7 @@ func userTests() []test {
 				PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$bmV3$bmV3",
 				Locked:       true,
 				LockedAt:     at(10*time.Minute + time.Millisecond),
+				Products:     []string{"savings", "carloans", "brokerage"},
 				CreatedAt:    at(-time.Hour),
 				UpdatedAt:    at(11*time.Minute + 2*time.Millisecond).In(elsewhere),
 			}
@@ -122,8 +126,9 @@ func userTests() []test {
 			_, err := s.UserByName(t.Context(), "alice")
 			is(t, "UserByName of the old username", err, gateway.ErrNotFound)
 
-			// Unlocking clears the lock time back to zero.
-			u.Locked, u.LockedAt = false, time.Time{}
+			// Unlocking clears the lock time back to zero; products can
+			// all go.
+			u.Locked, u.LockedAt, u.Products = false, time.Time{}, nil
 			ok(t, "UpdateUser", s.UpdateUser(t.Context(), u))
 			lookUp(t, s, u)
 		}},

@@ -2,25 +2,30 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/portcullis/portcullis/gateway"
 )
 
-const userColumns = `id, username, display_name, password_hash, failed_logins, locked, locked_at, created_at, updated_at`
+const userColumns = `id, username, display_name, password_hash, failed_logins, locked, locked_at, products, created_at, updated_at`
 
 // scanUser reads a row of userColumns.
 func scanUser(row interface{ Scan(...any) error }) (gateway.User, error) {
 	var u gateway.User
+	var products string
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.PasswordHash, &u.FailedLogins, &u.Locked,
-		timeCol{&u.LockedAt}, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+		timeCol{&u.LockedAt}, &products, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+	if err == nil {
+		err = json.Unmarshal([]byte(products), &u.Products)
+	}
 	return u, err
 }
 
 // CreateUser stores a new user, FailedLogins included.
 func (s *Store) CreateUser(ctx context.Context, u gateway.User) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.DisplayName, u.PasswordHash, u.FailedLogins, u.Locked,
-		timeArg(u.LockedAt), timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
+		timeArg(u.LockedAt), productsArg(u.Products), timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
 	if err != nil {
 		return storeErr("create user", err)
 	}
@@ -69,10 +74,10 @@ func (s *Store) ListUsers(ctx context.Context) ([]gateway.User, error) {
 // UpdateUser replaces every field of the user but FailedLogins.
 func (s *Store) UpdateUser(ctx context.Context, u gateway.User) error {
 	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET
-		username = ?, display_name = ?, password_hash = ?, locked = ?, locked_at = ?, created_at = ?, updated_at = ?
+		username = ?, display_name = ?, password_hash = ?, locked = ?, locked_at = ?, products = ?, created_at = ?, updated_at = ?
 		WHERE id = ?`,
 		u.Username, u.DisplayName, u.PasswordHash, u.Locked,
-		timeArg(u.LockedAt), timeArg(u.CreatedAt), timeArg(u.UpdatedAt), u.ID))
+		timeArg(u.LockedAt), productsArg(u.Products), timeArg(u.CreatedAt), timeArg(u.UpdatedAt), u.ID))
 	if err != nil {
 		return storeErr("update user", err)
 	}
@@ -99,4 +104,13 @@ func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
 		return storeErr("reset login failures", err)
 	}
 	return nil
+}
+
+// productsArg encodes a user's products as a JSON array; nil becomes [].
+func productsArg(p []string) string {
+	if len(p) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(p) // a []string always marshals
+	return string(b)
 }

@@ -11,6 +11,7 @@ CREATE TABLE users (
 	failed_logins INTEGER NOT NULL DEFAULT 0,
 	locked        INTEGER NOT NULL DEFAULT 0,
 	locked_at     INTEGER,
+	products      TEXT NOT NULL DEFAULT '[]', -- JSON array of route names
 	created_at    INTEGER,
 	updated_at    INTEGER
 ) STRICT;
