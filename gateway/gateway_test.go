@@ -556,3 +556,46 @@ func TestUnreachableStoreDenies(t *testing.T) {
 		t.Fatal("upstream reached while the store was down")
 	}
 }
+
+func TestSessionEndedElsewhereStopsWorking(t *testing.T) {
+	h := newHarness(t)
+	b := h.client(true)
+	b.mustLogin(bankHost)
+	if resp := b.get(bankHost, "/whoami"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// Another replica or an administrator ends the login in the store; this
+	// instance still has the session cached.
+	u, _ := url.Parse(h.url(bankHost, "/"))
+	var token string
+	for _, c := range b.Jar.Cookies(u) {
+		if c.Name == "__Host-portcullis" {
+			token = c.Value
+		}
+	}
+	sess, err := h.store.GetSession(t.Context(), tokenHash(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.DeleteLogin(t.Context(), sess.LoginID); err != nil {
+		t.Fatal(err)
+	}
+	// Busy use must not keep the cached copy alive: by the next write of
+	// LastSeen at the latest, the session is gone.
+	h.clock.Add(31 * time.Second)
+	if resp := b.get(bankHost, "/whoami"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("session ended in the store still proxies: %d", resp.StatusCode)
+	}
+}
+
+func TestProxiedResponsesCarrySecurityHeadersOnce(t *testing.T) {
+	h := newHarness(t)
+	b := h.client(true)
+	b.mustLogin(bankHost)
+	resp := b.get(bankHost, "/whoami")
+	for _, hdr := range []string{"Strict-Transport-Security", "X-Content-Type-Options", "Content-Security-Policy"} {
+		if n := len(resp.Header.Values(hdr)); n != 1 {
+			t.Errorf("%s appears %d times: %q", hdr, n, resp.Header.Values(hdr))
+		}
+	}
+}

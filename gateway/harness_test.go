@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -356,4 +358,10 @@ func (h *harness) rawExchange(raw string) (*http.Response, net.Conn, *bufio.Read
 		h.t.Fatal(err)
 	}
 	return resp, conn, br
+}
+
+// tokenHash is how the gateway stores a session token: hex SHA-256.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/assertion"
@@ -14,6 +15,14 @@ import (
 // headerNamespace is the gateway's own header prefix, in the normalised form
 // of normHeader. Nothing a client sends under it reaches an upstream.
 const headerNamespace = "x-portcullis-"
+
+// copyBuffers recycles the proxy's response copy buffers.
+type copyBuffers struct{}
+
+var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (copyBuffers) Get() []byte  { return *copyBufferPool.Get().(*[]byte) }
+func (copyBuffers) Put(b []byte) { copyBufferPool.Put(&b) }
 
 // normHeader folds a header name so that every spelling an upstream might
 // treat as the same header compares equal: case, and underscores, which
@@ -26,11 +35,33 @@ func normHeader(name string) string {
 // namespace and every configured identity header, in every spelling.
 func (s *Server) stripIdentityHeaders(h http.Header) {
 	for name := range h {
-		n := normHeader(name)
-		if strings.HasPrefix(n, headerNamespace) || s.stripHeaders[n] {
+		if len(name) >= len(headerNamespace) && headerFold(name[:len(headerNamespace)], headerNamespace) {
 			delete(h, name)
+			continue
+		}
+		for _, strip := range s.stripHeaders {
+			if len(name) == len(strip) && headerFold(name, strip) {
+				delete(h, name)
+			}
 		}
 	}
+}
+
+// headerFold reports whether header name a equals the normalised name b
+// (see normHeader) without allocating.
+func headerFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
+		}
+		if c != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 type routeKey struct{}
@@ -39,6 +70,7 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:       s.rewrite,
 		Transport:     s.transport,
+		BufferPool:    copyBuffers{},
 		ErrorHandler:  s.proxyError,
 		ErrorLog:      nil,
 		FlushInterval: 100 * time.Millisecond,
@@ -137,6 +169,7 @@ func removeCookie(r *http.Request, names ...string) {
 }
 
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	s.setPageHeaders(w.Header())
 	status := http.StatusBadGateway
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		status = http.StatusGatewayTimeout

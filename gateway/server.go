@@ -51,7 +51,7 @@ type Server struct {
 	rand         io.Reader
 	hasher       *Hasher
 	routes       map[string][]*Route // by host, longest prefix first
-	stripHeaders map[string]bool     // normalised names
+	stripHeaders []string            // normalised names
 	transport    *http.Transport
 	proxy        *httputil.ReverseProxy
 	crossOrigin  *http.CrossOriginProtection
@@ -75,16 +75,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, errors.New("gateway: a store and a signer are required")
 	}
 	s := &Server{
-		cfg:          cfg,
-		store:        deps.Store,
-		signer:       deps.Signer,
-		log:          deps.Logger,
-		now:          deps.Now,
-		rand:         deps.Rand,
-		routes:       map[string][]*Route{},
-		stripHeaders: map[string]bool{},
-		transport:    newTransport(),
-		crossOrigin:  http.NewCrossOriginProtection(),
+		cfg:         cfg,
+		store:       deps.Store,
+		signer:      deps.Signer,
+		log:         deps.Logger,
+		now:         deps.Now,
+		rand:        deps.Rand,
+		routes:      map[string][]*Route{},
+		transport:   newTransport(),
+		crossOrigin: http.NewCrossOriginProtection(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -112,10 +111,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		sort.SliceStable(rts, func(i, j int) bool { return len(rts[i].PathPrefix) > len(rts[j].PathPrefix) })
 	}
 	for _, name := range cfg.StripHeaders {
-		s.stripHeaders[normHeader(name)] = true
+		s.stripHeaders = append(s.stripHeaders, normHeader(name))
 	}
 	for name := range cfg.IdentityHeaders {
-		s.stripHeaders[normHeader(name)] = true
+		s.stripHeaders = append(s.stripHeaders, normHeader(name))
 	}
 	s.pageCSP = pageCSP(s.hosts())
 	s.idCache = expirable.NewLRU[string, identity](10000, nil, 5*time.Second)
@@ -186,10 +185,12 @@ func pageCSP(hosts []string) string {
 
 // ServeHTTP routes a request: the reserved prefix to the gateway itself,
 // everything else to the matching route's upstream.
+//
+// Responses the gateway writes itself get the page headers (CSP, HSTS,
+// nosniff, no-store, ...); proxied responses get the upstream's headers plus
+// the baseline in setUpstreamSecurityHeaders, set once.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Strict-Transport-Security", hsts)
-	h.Set("X-Content-Type-Options", "nosniff")
 	if strings.HasPrefix(r.URL.Path, reservedPrefix) || r.URL.Path == strings.TrimSuffix(reservedPrefix, "/") {
 		s.setPageHeaders(h)
 		if err := s.crossOrigin.Check(r); err != nil {
@@ -217,6 +218,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) setPageHeaders(h http.Header) {
+	h.Set("Strict-Transport-Security", hsts)
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", s.pageCSP)
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")

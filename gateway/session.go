@@ -104,12 +104,26 @@ func (s *Server) identityByID(ctx context.Context, sid, host string) (identity, 
 		return identity{}, false, nil
 	}
 	if now.Sub(sess.LastSeen) >= s.touchEvery() {
-		if err := s.store.TouchSession(ctx, sid, now); err != nil {
+		// Writing LastSeen also finds out whether the session was ended
+		// elsewhere (another replica, an administrator) since it was
+		// cached. The entry is dropped so the next request reads it anew.
+		err := s.store.TouchSession(ctx, sid, now)
+		s.idCache.Remove(sid)
+		if errors.Is(err, ErrNotFound) {
+			return identity{}, false, nil
+		}
+		if err != nil {
 			return identity{}, false, fmt.Errorf("touch session: %w", err)
 		}
 		id.Session.LastSeen = now
+		return id, true, nil
 	}
-	s.idCache.Add(sid, id)
+	if !cached {
+		// Added only when read from the store: re-adding on every hit would
+		// renew the entry's lifetime and keep a revoked session alive
+		// while it is busy.
+		s.idCache.Add(sid, id)
+	}
 	return id, true, nil
 }
 
