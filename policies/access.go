@@ -1,0 +1,110 @@
+package policies
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// The access point is asked on every proxied request, so its answer is
+// cached. What may be cached is decided by what the answer depends on:
+//
+//   - The session's idle and absolute limits and the step-up window depend
+//     on the time, which moves between two requests of the same session.
+//     Caching a whole decision, even in a time bucket, would let a request
+//     through up to a bucket after its session ended. So the cache holds
+//     only route_decision, which reads no time, and the time limits are
+//     applied in Go on every request from the values route_decision
+//     returns (session_idle_seconds, session_max_seconds,
+//     step_up_window_seconds). The policy's full decision rule applies the
+//     same limits for `opa test` and Explain; a test keeps both in step.
+//   - route_decision may read request.route, request.method,
+//     request.path_class, whether a session exists, session.methods and the
+//     account's facts, and load refuses a policy whose route_decision reads
+//     anything else. It is evaluated with exactly those fields, and the key
+//     holds all of them: route, method, path class, the account and
+//     session-method facts, and the policy revision. A key therefore names
+//     exactly one possible answer, and a step-up, a lock or a new product
+//     changes the key instead of needing an invalidation.
+//   - Session IDs are secrets and never enter the input, so they are not
+//     in the key either; sessions with identical facts share entries, which
+//     is correct because the cached answer cannot tell them apart.
+//   - The path enters as its class (the sensitive prefix it lies under), so
+//     every path below /transfers shares one entry and ordinary pages share
+//     another.
+type accessKey struct {
+	revision  string
+	route     string
+	method    string
+	pathClass string
+	facts     string // JSON of the account and session methods
+}
+
+// cacheableFacts is the part of the input, besides the request, that
+// route_decision may read.
+type cacheableFacts struct {
+	Account Account  `json:"account"`
+	Methods []string `json:"methods"`
+}
+
+func (e *Engine) decideAccess(ctx context.Context, set *policySet, in *Input) (Decision, error) {
+	facts, err := json.Marshal(cacheableFacts{Account: in.Account, Methods: in.Session.Methods})
+	if err != nil {
+		return Decision{}, err
+	}
+	key := accessKey{
+		revision:  set.revision,
+		route:     in.Request.Route,
+		method:    in.Request.Method,
+		pathClass: in.Request.PathClass,
+		facts:     string(facts),
+	}
+	rd, ok := e.cache.Get(key)
+	if !ok {
+		narrow := Input{
+			Point:   PointAccess,
+			Account: in.Account,
+			Request: Request{Route: in.Request.Route, Method: in.Request.Method, PathClass: in.Request.PathClass},
+			Session: &Session{Methods: in.Session.Methods},
+		}
+		rd, err = set.eval(ctx, *set.route, narrow.value(), nil)
+		if err != nil {
+			return Decision{}, fmt.Errorf("route_decision: %w", err)
+		}
+		e.cache.Add(key, rd)
+	}
+	return set.applyTime(rd, in)
+}
+
+// applyTime turns a route_decision into the access decision for in.Now,
+// in the order the access policy's decision rule uses: session expiry,
+// then the route's own refusal, then the step-up window.
+func (s *policySet) applyTime(rd Decision, in *Input) (Decision, error) {
+	d := rd
+	d.StepUp = slices.Clone(rd.StepUp)
+	d.Notify = slices.Clone(rd.Notify)
+	deny := func(reason string) (Decision, error) {
+		d.Allow, d.Reason, d.Message = false, reason, s.message(reason)
+		return d, nil
+	}
+	if rd.Allow && (rd.SessionIdleSeconds <= 0 || rd.SessionMaxSeconds <= 0) {
+		return Decision{}, fmt.Errorf("route_decision allows without session limits")
+	}
+	sess := in.Session
+	switch {
+	case rd.SessionMaxSeconds > 0 && in.Now-sess.Created > rd.SessionMaxSeconds:
+		return deny("session_expired")
+	case rd.SessionIdleSeconds > 0 && in.Now-sess.LastSeen > rd.SessionIdleSeconds:
+		return deny("session_idle")
+	case !rd.Allow || rd.StepUpWindowSeconds <= 0:
+		return d, nil
+	case len(rd.StepUp) == 0:
+		return deny("step_up_unavailable")
+	case sess.StepUpAt == 0:
+		return deny("step_up_required")
+	case in.Now-sess.StepUpAt > rd.StepUpWindowSeconds:
+		return deny("step_up_stale")
+	}
+	return d, nil
+}

@@ -1,0 +1,325 @@
+// Package policies is the Go side of Portcullis's login policies. It loads
+// and compiles the Rego in rego/ (embedded in the binary, or a directory the
+// security team edits), evaluates one prepared query per decision point for
+// each request, reloads on change without a restart, and writes a decision
+// log. Every failure on the way to a decision is a deny.
+//
+// The gateway builds an Input of facts (network signals, account state,
+// counters, device), calls Engine.Decide for a point, and acts on the
+// Decision. docs/policies.md is the contract for policy authors.
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	shipped "github.com/portcullis/portcullis/rego"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// Dir is a directory of policies and data laid out like rego/; empty
+	// means the policies embedded in the binary.
+	Dir string
+	// Logger receives load, reload and evaluation errors; nil discards.
+	Logger *slog.Logger
+	// DecisionLog, when set, receives one JSON line per decision: time,
+	// point, policy revision, the decision and the input, with phone
+	// numbers masked and password facts removed. Writes are serialised.
+	DecisionLog io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// AccessCacheSize bounds the access decision cache; 0 means 10,000
+	// entries and a negative value disables the cache.
+	AccessCacheSize int
+}
+
+// Engine evaluates the policies. It is safe for concurrent use; Reload and
+// Watch swap the policies atomically under running Decide calls.
+type Engine struct {
+	fsys   fs.FS // nil for the embedded policies
+	origin string
+	logger *slog.Logger
+	now    func() time.Time
+
+	current atomic.Pointer[policySet]
+	cache   *lru.Cache[accessKey, Decision]
+
+	reloadMu   sync.Mutex
+	lastFailed string // revision that last failed to load; guarded by reloadMu
+
+	logMu sync.Mutex
+	log   io.Writer
+}
+
+// New loads and compiles the policies and prepares one query per decision
+// point. It fails when the policies do not compile, when a point has no
+// decision rule, or when the data's settings are malformed.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	e := &Engine{
+		logger: cfg.Logger,
+		now:    cfg.Now,
+		log:    cfg.DecisionLog,
+		origin: "embedded",
+	}
+	if e.logger == nil {
+		e.logger = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if cfg.Dir != "" {
+		info, err := os.Stat(cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		if !info.IsDir() {
+			return nil, fmt.Errorf("policies: %s is not a directory", cfg.Dir)
+		}
+		e.fsys = os.DirFS(cfg.Dir)
+		e.origin = cfg.Dir
+	}
+	size := cfg.AccessCacheSize
+	if size == 0 {
+		size = 10_000
+	}
+	if size > 0 {
+		cache, err := lru.New[accessKey, Decision](size)
+		if err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		e.cache = cache
+	}
+	src, err := e.read(false)
+	if err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	set, err := load(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("policies: load %s: %w", e.origin, err)
+	}
+	e.current.Store(set)
+	e.logger.Info("policies loaded", "source", e.origin, "policy_rev", set.revision)
+	return e, nil
+}
+
+func (e *Engine) read(tests bool) (*sources, error) {
+	if e.fsys == nil {
+		return readSources(shipped.FS, tests)
+	}
+	return readSources(e.fsys, tests)
+}
+
+// Revision identifies the policy sources and data serving now: the first
+// 16 hex digits of a SHA-256 over every non-test file.
+func (e *Engine) Revision() string { return e.current.Load().revision }
+
+// AllowListed reports whether addr lies in the serving policy data's
+// allow_listed_networks. Decide sets Input.Client.AllowListed itself from
+// Client.IP, so callers need this only to show or log it.
+func (e *Engine) AllowListed(addr netip.Addr) bool {
+	return e.current.Load().containsAddr(addr)
+}
+
+// PathClass is the longest sensitive prefix of the serving policy data for
+// route (config.access.routes[route].sensitive_prefixes, else
+// config.access.default_route) that urlPath lies under, matching whole
+// segments after removing path parameters, cleaning and lower-casing; ""
+// when none applies. Decide sets Input.Request.PathClass with it.
+func (e *Engine) PathClass(route, urlPath string) string {
+	return e.current.Load().pathClass(route, urlPath)
+}
+
+// IPFailureWindow is the window of the per-address failure throttle
+// (data config.throttle.ip_failure_window_seconds) in the serving policy, so
+// the gateway reads the count the policy will judge.
+func (e *Engine) IPFailureWindow() time.Duration { return e.current.Load().ipWindow }
+
+// Reload reads and compiles the policies again and, if they compile, swaps
+// them in. When they do not, the previous policies keep serving, the error
+// is logged and returned. Reloading unchanged sources does nothing.
+func (e *Engine) Reload(ctx context.Context) error {
+	src, err := e.read(false)
+	if err != nil {
+		e.logger.Error("policy reload failed", "source", e.origin, "error", err)
+		return fmt.Errorf("policies: reload: %w", err)
+	}
+	return e.reload(ctx, src)
+}
+
+func (e *Engine) reload(ctx context.Context, src *sources) error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	old := e.current.Load()
+	if src.revision == old.revision {
+		return nil
+	}
+	set, err := load(ctx, src)
+	if err != nil {
+		e.lastFailed = src.revision
+		e.logger.Error("policy reload failed", "source", e.origin, "policy_rev", src.revision,
+			"serving_rev", old.revision, "error", err)
+		return fmt.Errorf("policies: reload %s: %w", e.origin, err)
+	}
+	e.lastFailed = ""
+	e.current.Store(set)
+	if e.cache != nil {
+		// Keys carry the revision, so stale entries could never be hit;
+		// purging just returns their memory.
+		e.cache.Purge()
+	}
+	e.logger.Info("policies reloaded", "source", e.origin, "policy_rev", set.revision, "previous_rev", old.revision)
+	return nil
+}
+
+// Watch reloads the policies whenever the files in Config.Dir change,
+// checking every interval (a second when interval is 0) until ctx ends. It
+// hashes the files' contents rather than trusting modification times, so
+// an edit within the same second is still seen, and retries a broken
+// revision only once it changes again. With the embedded policies it
+// returns at once.
+func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
+	if e.fsys == nil {
+		return
+	}
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		src, err := e.read(false)
+		if err != nil {
+			e.logger.Error("policy watch failed", "source", e.origin, "error", err)
+			continue
+		}
+		e.reloadMu.Lock()
+		skip := src.revision == e.current.Load().revision || src.revision == e.lastFailed
+		e.reloadMu.Unlock()
+		if !skip {
+			_ = e.reload(ctx, src) // logged by reload
+		}
+	}
+}
+
+// Decide asks the policy for in.Point. It never returns Allow on a
+// failure: an unknown point, an evaluation error, an undefined or malformed
+// decision, or a panic gives reason policy_error and an error log. When
+// in.Now is zero it is set from the clock; Client.AllowListed and
+// Request.PathClass are always set by the engine.
+func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
+	set := e.current.Load()
+	var start time.Time
+	if e.log != nil {
+		start = time.Now()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.logger.Error("policy evaluation panicked", "point", string(in.Point), "policy_rev", set.revision,
+				"panic", fmt.Sprint(r))
+			d = failure(set.revision)
+		}
+		if e.log != nil {
+			e.writeDecision(in, d, time.Since(start))
+		}
+	}()
+	e.complete(set, &in)
+	if err := ctx.Err(); err != nil {
+		e.logger.Error("policy evaluation failed", "point", string(in.Point), "policy_rev", set.revision, "error", err)
+		return failure(set.revision)
+	}
+	var err error
+	if in.Point == PointAccess && in.Session != nil && set.route != nil && e.cache != nil {
+		d, err = e.decideAccess(ctx, set, &in)
+	} else {
+		d, err = set.decide(ctx, &in, nil)
+	}
+	if err != nil {
+		e.logger.Error("policy evaluation failed", "point", string(in.Point), "policy_rev", set.revision, "error", err)
+		return failure(set.revision)
+	}
+	return d
+}
+
+// complete fills in the facts the engine owns.
+func (e *Engine) complete(set *policySet, in *Input) {
+	if in.Now == 0 {
+		in.Now = e.now().Unix()
+	}
+	in.Client.AllowListed = set.isAllowListed(in.Client.IP)
+	in.Request.PathClass = ""
+	if in.Request.Route != "" {
+		in.Request.PathClass = set.pathClass(in.Request.Route, in.Request.Path)
+	}
+}
+
+var errUndefined = errors.New("decision is undefined")
+
+// decide evaluates in.Point's decision rule.
+func (s *policySet) decide(ctx context.Context, in *Input, opts []rego.EvalOption) (Decision, error) {
+	pq, ok := s.queries[in.Point]
+	if !ok {
+		return Decision{}, fmt.Errorf("unknown decision point %q", in.Point)
+	}
+	return s.eval(ctx, pq, in.value(), opts)
+}
+
+func (s *policySet) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value, opts []rego.EvalOption) (Decision, error) {
+	opts = append(opts,
+		rego.EvalParsedInput(input),
+		rego.EvalGenerateJSON(keepTerm),
+		rego.EvalMetrics(noMetrics), // OPA would allocate a metrics set per call
+	)
+	rs, err := pq.Eval(ctx, opts...)
+	if err != nil {
+		return Decision{}, err
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return Decision{}, errUndefined
+	}
+	if len(rs) > 1 {
+		return Decision{}, fmt.Errorf("decision has %d results", len(rs))
+	}
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return Decision{}, fmt.Errorf("decision result is %T", rs[0].Expressions[0].Value)
+	}
+	d, err := decisionFromValue(t.Value)
+	if err != nil {
+		return Decision{}, err
+	}
+	d.Revision = s.revision
+	return d, nil
+}
+
+var noMetrics = metrics.NoOp()
+
+// keepTerm hands results back as AST terms, saving a conversion to Go
+// values that decisionFromValue would only undo.
+func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+func (s *policySet) message(reason string) string {
+	if m, ok := s.messages[reason]; ok {
+		return m
+	}
+	return "generic_denied"
+}

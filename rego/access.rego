@@ -1,0 +1,88 @@
+# Decision point "access": asked for every request proxied to an upstream
+# app. May this session reach this route and path now?
+#
+# The gateway classifies the path before asking: input.request.path_class is
+# the longest sensitive prefix configured for the route
+# (config.access.routes[route].sensitive_prefixes, else
+# config.access.default_route) that the path lies under, matched by whole
+# segments and ignoring case, or "" when none applies. Like network
+# allow-listing, prefix matching is done in Go; the policy reads the class.
+#
+# The decision is split in two so the engine can cache most of it:
+#
+#   route_decision  whether the session may reach the route at all, with the
+#                   limits that apply: session_idle_seconds,
+#                   session_max_seconds, and step_up_window_seconds (> 0 on a
+#                   sensitive path) with the step-up methods to offer. It may
+#                   read only input.request.route, input.request.method,
+#                   input.request.path_class, input.session (present or
+#                   not), input.session.methods and input.account. The
+#                   engine refuses to load a policy whose route_decision
+#                   reads anything else, evaluates it with those fields only
+#                   and caches the result by their values.
+#   decision        route_decision with the time limits applied. The engine
+#                   applies the same limits in Go to a cached route_decision,
+#                   so both answer alike.
+package portcullis.access
+
+import data.portcullis.config
+import data.portcullis.outcome
+import data.portcullis.session
+import data.portcullis.stepup
+
+default decision := {"allow": false, "reason": "policy_default_deny", "message": "generic_denied"}
+
+default route_decision := {"allow": false, "reason": "policy_default_deny", "message": "generic_denied"}
+
+route := object.get(config.access.routes, input.request.route, config.access.default_route)
+
+sensitive if input.request.path_class != ""
+
+second_factor_used if {
+	some method in input.session.methods
+	method != "password"
+}
+
+methods := stepup.methods(config.access.step_up_methods)
+
+offer := methods if {
+	sensitive
+} else := methods if {
+	route.require_second_factor == true
+} else := []
+
+limits := session.limits(route)
+
+window := object.get(route, "step_up_window_seconds", config.access.step_up_window_seconds) if {
+	sensitive
+} else := 0
+
+fields := object.union(limits, {"step_up_window_seconds": window, "step_up": offer})
+
+# route_refusal is why the session may not reach this route at all.
+route_refusal := "no_session" if {
+	not input.session
+} else := "no_session" if {
+	not input.account.exists
+} else := "account_locked" if {
+	input.account.locked
+} else := "route_not_permitted" if {
+	config.access.require_product
+	not input.request.route in object.get(input.account, "products", [])
+} else := "step_up_required" if {
+	route.require_second_factor == true
+	not second_factor_used
+}
+
+route_decision := object.union(outcome.deny(route_refusal), fields)
+
+route_decision := object.union(outcome.allowed, fields) if not route_refusal
+
+decision := object.union(route_decision, outcome.deny(reason)) if {
+	reason := session.expiry(input.session, limits)
+} else := route_decision if {
+	not route_decision.allow
+} else := object.union(route_decision, outcome.deny(reason)) if {
+	route_decision.step_up_window_seconds > 0
+	reason := stepup.problem(input.session, route_decision.step_up_window_seconds, route_decision.step_up)
+} else := route_decision

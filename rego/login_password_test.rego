@@ -1,0 +1,121 @@
+package portcullis.login_password_test
+
+import data.portcullis.login_password
+
+mobile := {"valid": true, "region": "US", "line_type": "fixed_line_or_mobile", "masked": "********34"}
+
+account := {
+	"exists": true,
+	"locked": false,
+	"consecutive_failures": 0,
+	"second_factors": ["sms", "voice", "totp"],
+	"security_phone": mobile,
+}
+
+attempt(password_ok, acct, recognised) := {
+	"point": "login_password",
+	"now": 1767225600,
+	"client": {"ip": "198.51.100.7", "facts": {"checked": true}, "recent_failures": 0},
+	"device": {"recognised": recognised, "registered_at": 0},
+	"account": acct,
+	"attempt": {"password_ok": password_ok},
+}
+
+with_failures(n) := object.union(account, {"consecutive_failures": n})
+
+locked := object.union(account, {"locked": true, "consecutive_failures": 5})
+
+test_right_password_on_a_registered_device_signs_in if {
+	d := login_password.decision with input as attempt(true, account, true)
+	d.allow
+	d.reset_failures
+	d.session_idle_seconds == 900
+	d.session_max_seconds == 43200
+}
+
+test_right_password_on_an_unknown_device_needs_a_step_up if {
+	d := login_password.decision with input as attempt(true, account, false)
+	not d.allow
+	d.reason == "step_up_required"
+	d.step_up == ["sms", "voice", "totp"]
+	d.reset_failures
+}
+
+test_step_up_order_is_data if {
+	d := login_password.decision with input as attempt(true, account, false)
+		with data.portcullis.config.step_up.methods as ["totp", "sms"]
+	d.step_up == ["totp", "sms"]
+}
+
+test_account_without_second_factor_cannot_sign_in_on_an_unknown_device_when_required if {
+	d := login_password.decision with input as attempt(true, object.union(account, {"second_factors": []}), false)
+		with data.portcullis.config.step_up.allow_without_second_factor as false
+	d.reason == "step_up_unavailable"
+	d.message == "call_support"
+}
+
+test_account_without_second_factor_signs_in_by_default if {
+	d := login_password.decision with input as attempt(true, object.union(account, {"second_factors": []}), false)
+	d.allow
+	d.reset_failures
+}
+
+test_wrong_password_counts_a_failure if {
+	d := login_password.decision with input as attempt(false, account, true)
+	not d.allow
+	d.reason == "bad_credentials"
+	d.count_failure
+	d.count_ip_failure
+	d.ip_failure_window_seconds == 900
+	not d.lock
+	d.notify == []
+}
+
+test_fourth_wrong_password_in_a_row_does_not_lock if {
+	not login_password.decision.lock with input as attempt(false, with_failures(3), true)
+}
+
+test_fifth_wrong_password_in_a_row_locks if {
+	d := login_password.decision with input as attempt(false, with_failures(4), true)
+	d.reason == "bad_credentials"
+	d.lock
+	d.notify == ["account_locked"]
+}
+
+test_lockout_threshold_is_data if {
+	login_password.decision.lock with input as attempt(false, with_failures(2), true)
+		with data.portcullis.config.lockout.max_consecutive_failures as 3
+}
+
+test_right_password_resets_the_count if {
+	login_password.decision.reset_failures with input as attempt(true, with_failures(4), true)
+}
+
+test_wrong_password_on_a_locked_account_gives_the_generic_answer if {
+	d := login_password.decision with input as attempt(false, locked, true)
+	d.reason == "bad_credentials"
+	not d.count_failure
+	not d.lock
+	d.count_ip_failure
+}
+
+test_right_password_on_a_locked_account_is_told_it_is_locked if {
+	d := login_password.decision with input as attempt(true, locked, true)
+	not d.allow
+	d.reason == "account_locked"
+}
+
+test_unknown_account_gives_the_generic_answer if {
+	d := login_password.decision with input as attempt(false, {"exists": false}, false)
+	d.reason == "bad_credentials"
+	not d.count_failure
+	d.count_ip_failure
+}
+
+test_unknown_account_with_a_matching_password_is_still_refused if {
+	login_password.decision.reason == "bad_credentials" with input as attempt(true, {"exists": false}, false)
+}
+
+test_missing_attempt_is_denied_by_default if {
+	login_password.decision.reason == "policy_default_deny" with input as {"point": "login_password", "account": account}
+}

@@ -1,0 +1,60 @@
+package portcullis.verify_code_test
+
+import data.portcullis.verify_code
+
+sent_at := 1767225600
+
+attempt(code_ok, seconds_later, attempts) := {
+	"point": "verify_code",
+	"now": sent_at + seconds_later,
+	"device": {"recognised": false},
+	"code": {"purpose": "login", "channel": "sms", "sent_at": sent_at, "attempts": attempts, "resends": 0},
+	"attempt": {"code_ok": code_ok},
+}
+
+test_right_code_within_twenty_minutes_is_accepted_once if {
+	d := verify_code.decision with input as attempt(true, 1199, 0)
+	d.allow
+	d.invalidate_code
+	d.offer_device_registration
+}
+
+test_right_code_on_a_registered_device_offers_no_registration if {
+	d := verify_code.decision with input as object.union(attempt(true, 60, 0), {"device": {"recognised": true}})
+	d.allow
+	not d.offer_device_registration
+}
+
+test_code_for_a_settings_change_offers_no_registration if {
+	not verify_code.decision.offer_device_registration with input as object.union(attempt(true, 60, 0), {"code": {"purpose": "settings"}})
+}
+
+test_code_expires_twenty_minutes_after_sending if {
+	d := verify_code.decision with input as attempt(true, 1200, 0)
+	not d.allow
+	d.reason == "code_expired"
+	d.invalidate_code
+}
+
+test_wrong_code_is_refused_and_counted_against_the_address if {
+	d := verify_code.decision with input as attempt(false, 60, 0)
+	d.reason == "bad_code"
+	d.count_ip_failure
+	not d.invalidate_code
+}
+
+test_fifth_wrong_code_invalidates_the_code if {
+	d := verify_code.decision with input as attempt(false, 60, 4)
+	d.reason == "bad_code"
+	d.invalidate_code
+}
+
+test_code_with_no_tries_left_is_refused_even_if_right if {
+	d := verify_code.decision with input as attempt(true, 60, 5)
+	d.reason == "code_attempts_exceeded"
+	d.invalidate_code
+}
+
+test_missing_result_is_denied_by_default if {
+	verify_code.decision.reason == "policy_default_deny" with input as {"point": "verify_code", "now": sent_at, "code": {"sent_at": sent_at, "attempts": 0}}
+}
