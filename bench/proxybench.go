@@ -89,7 +89,6 @@ func NewEnv(ctx context.Context, dir string) (env *Env, err error) {
 		Session:          gateway.SessionConfig{IdleTimeout: 15 * time.Minute, MaxLifetime: 2 * time.Hour},
 		StripHeaders:     []string{"X-Remote-User"},
 		AssertionTTL:     assertion.MaxTTL,
-		LockoutThreshold: 5,
 	}, gateway.Deps{Store: e.store, Signer: signer})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)

@@ -322,7 +322,6 @@ func (f *File) gatewayConfig(routes []gateway.Route) gateway.Config {
 		Password: gateway.PasswordParams{MemoryKiB: f.Password.MemoryKiB, Time: f.Password.Iterations,
 			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent},
 		AssertionTTL:     f.Identity.AssertionTTL,
-		LockoutThreshold: 5,
 	}
 }
 

@@ -32,9 +32,9 @@ type Config struct {
 	// AssertionTTL is the lifetime of the signed assertions the signer
 	// makes; the gateway reuses one for half of it.
 	AssertionTTL time.Duration
-	// LockoutThreshold is the number of consecutive wrong passwords that
-	// locks a profile.
-	LockoutThreshold int
+	// SupportPhone is the number people are told to call when they cannot
+	// go on online; empty leaves it out of messages.
+	SupportPhone string
 }
 
 // Route sends requests for a host and path prefix to an upstream app.
@@ -90,9 +90,6 @@ func (c Config) Validate() error {
 	}
 	if c.AssertionTTL <= 0 || c.AssertionTTL > time.Minute {
 		errs = append(errs, errors.New("identity.assertion_ttl must be more than 0 and at most 60s"))
-	}
-	if c.LockoutThreshold < 1 {
-		errs = append(errs, errors.New("lockout threshold must be at least 1"))
 	}
 	for _, h := range c.StripHeaders {
 		if !validHeaderName(h) {

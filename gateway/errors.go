@@ -16,6 +16,9 @@ type Error struct {
 	Reason  string // stable lowercase code, also in the JSON API
 	Message string // shown to the person
 	Err     error  // logged, never shown
+	// stepUp lists the methods that would let the person through, when
+	// the refusal is a request for extra verification.
+	stepUp []string
 }
 
 func (e *Error) Error() string {
@@ -26,6 +29,9 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// errHandled tells a caller the response has been written already.
+var errHandled = errors.New("response written")
 
 // Messages shown to people. Kept in one place so that the same situation is
 // always described the same way.
@@ -97,7 +103,11 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		slog.String("path", r.URL.Path), slog.String("remote_ip", s.clientIP(r).String()),
 		slog.Any("error", e.Err))
 	if isAPI(r) {
-		writeJSON(w, e.Status, apiResponse{Status: "denied", Reason: e.Reason, Message: e.Message})
+		status := "denied"
+		if e.Reason == "step_up_required" {
+			status = "step_up_required"
+		}
+		writeJSON(w, e.Status, apiResponse{Status: status, Reason: e.Reason, Message: e.Message, StepUp: e.stepUp})
 		return
 	}
 	s.render(w, r, e.Status, "message", pageData{Title: "Sorry", Message: e.Message})

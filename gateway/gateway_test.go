@@ -447,7 +447,13 @@ func TestFiveWrongPasswordsLock(t *testing.T) {
 }
 
 func TestConcurrentFailuresAllCount(t *testing.T) {
-	h := newHarness(t, func(c *gateway.Config) { c.LockoutThreshold = 1000 })
+	dirOpt, _ := withPolicyDir(t, func(dir string) {
+		editData(t, dir, func(cfg map[string]any) {
+			cfg["lockout"].(map[string]any)["max_consecutive_failures"] = 1000
+			cfg["throttle"].(map[string]any)["max_ip_failures"] = 1000
+		})
+	})
+	h := newHarness(t, dirOpt)
 	var wg sync.WaitGroup
 	for range 30 {
 		wg.Go(func() {
@@ -528,12 +534,11 @@ func TestUnreachableStoreDenies(t *testing.T) {
 	h := newHarness(t)
 	fs := &failingStore{Store: h.store}
 	gw, err := gateway.New(gateway.Config{
-		Routes:           []gateway.Route{{Name: "savings", Host: bankHost, PathPrefix: "/", Upstream: mustURL(t, h.bank.URL)}},
-		Session:          gateway.SessionConfig{IdleTimeout: time.Hour, MaxLifetime: 2 * time.Hour},
-		Password:         gateway.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 2},
-		AssertionTTL:     time.Minute,
-		LockoutThreshold: 5,
-	}, gateway.Deps{Store: fs, Signer: h.signer, Now: h.clock.Now})
+		Routes:       []gateway.Route{{Name: "savings", Host: bankHost, PathPrefix: "/", Upstream: mustURL(t, h.bank.URL)}},
+		Session:      gateway.SessionConfig{IdleTimeout: time.Hour, MaxLifetime: 2 * time.Hour},
+		Password:     gateway.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 2},
+		AssertionTTL: time.Minute,
+	}, gateway.Deps{Store: fs, Signer: h.signer, Policy: h.policy, Signals: h.signals, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +22,9 @@ import (
 
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
+	"github.com/portcullis/portcullis/policies"
 )
 
 const (
@@ -113,6 +117,8 @@ func newUpstream(t *testing.T) *upstream {
 
 type harness struct {
 	t        *testing.T
+	policy   *policies.Engine
+	signals  *geoip.Reader
 	gw       *gateway.Server
 	store    *sqlite.Store
 	signer   *assertion.Signer
@@ -124,7 +130,51 @@ type harness struct {
 	verifier map[string]*assertion.Verifier
 }
 
-type option func(*gateway.Config)
+// setup is what options may change before the gateway is built.
+type setup struct {
+	cfg *gateway.Config
+	// policyDir, when set, loads the policies from a directory instead of
+	// the embedded ones.
+	policyDir string
+}
+
+type option func(*setup)
+
+// withPolicyDir copies the shipped policies to a temporary directory,
+// lets edit change them, and loads them from there.
+func withPolicyDir(t *testing.T, edit func(dir string)) (option, string) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../rego")); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(dir)
+	}
+	return func(s *setup) { s.policyDir = dir }, dir
+}
+
+// editData changes the policy data file at dir.
+func editData(t *testing.T, dir string, change func(cfg map[string]any)) {
+	t.Helper()
+	path := filepath.Join(dir, "data.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	change(doc["portcullis"].(map[string]any)["config"].(map[string]any))
+	b, _ = json.MarshalIndent(doc, "", "  ")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// geoipDB is the test Anonymous-IP database: 127.0.0.2 anonymous VPN,
+// 127.0.0.3 Tor exit, 127.0.0.4 hosting provider, 127.0.0.1 clean.
+const geoipDB = "../testdata/geoip/GeoIP2-Anonymous-IP-Test.mmdb"
 
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
@@ -147,16 +197,28 @@ func newHarness(t *testing.T, opts ...option) *harness {
 			{Name: "savings", Host: bankHost, PathPrefix: "/", Upstream: mustURL(t, h.bank.URL)},
 			{Name: "carloans", Host: autoHost, PathPrefix: "/", Upstream: mustURL(t, h.auto.URL)},
 		},
-		Session:          gateway.SessionConfig{IdleTimeout: 15 * time.Minute, MaxLifetime: 2 * time.Hour},
-		StripHeaders:     []string{"X-Remote-User"},
-		Password:         gateway.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 4},
-		AssertionTTL:     time.Minute,
-		LockoutThreshold: 5,
+		Session:      gateway.SessionConfig{IdleTimeout: 15 * time.Minute, MaxLifetime: 2 * time.Hour},
+		StripHeaders: []string{"X-Remote-User"},
+		Password:     gateway.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 4},
+		AssertionTTL: time.Minute,
+		SupportPhone: "1-800-555-0100",
 	}
+	st := setup{cfg: &cfg}
 	for _, o := range opts {
-		o(&cfg)
+		o(&st)
 	}
-	gw, err := gateway.New(cfg, gateway.Deps{Store: store, Signer: signer, Now: h.clock.Now})
+	engine, err := policies.New(ctx, policies.Config{Dir: st.policyDir, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.policy = engine
+	signals, err := geoip.Open(geoip.Config{AnonymousIPPath: geoipDB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { signals.Close() })
+	h.signals = signals
+	gw, err := gateway.New(cfg, gateway.Deps{Store: store, Signer: signer, Policy: engine, Signals: signals, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +253,8 @@ func (h *harness) addUser(name, password string) gateway.User {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	u := gateway.User{ID: "id-" + name, Username: name, DisplayName: name, PasswordHash: hash, CreatedAt: h.clock.Now(), UpdatedAt: h.clock.Now()}
+	u := gateway.User{ID: "id-" + name, Username: name, DisplayName: name, PasswordHash: hash,
+		Products: []string{"savings", "carloans"}, CreatedAt: h.clock.Now(), UpdatedAt: h.clock.Now()}
 	if err := h.store.CreateUser(h.t.Context(), u); err != nil {
 		h.t.Fatal(err)
 	}
@@ -210,10 +273,20 @@ type browser struct {
 }
 
 func (h *harness) client(withJar bool) *browser {
+	return h.clientFrom("", withJar)
+}
+
+// clientFrom is client with the connections made from a given loopback
+// source address (as curl --interface does), "" for the default.
+func (h *harness) clientFrom(source string, withJar bool) *browser {
+	d := &net.Dialer{}
+	if source != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(source)}
+	}
 	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, h.srv.Listener.Addr().String())
+			return d.DialContext(ctx, network, h.srv.Listener.Addr().String())
 		},
 	}
 	h.t.Cleanup(tr.CloseIdleConnections)

@@ -8,11 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/portcullis/portcullis/policies"
 )
 
 const (
@@ -70,10 +73,15 @@ func ValidPassword(p string) error {
 }
 
 // signIn checks a username and password and opens a session on this host.
-// Unknown usernames and wrong passwords take the same path and time (one
-// argon2id hash, the same writes) and give the same answer.
+// The policies decide at two points: "login" before the password is checked
+// (network signals, the per-address throttle) and "login_password" after it
+// (count, lock, sign in or ask for a step-up). Unknown usernames and wrong
+// passwords take the same path, cost one argon2id hash each and get the
+// same answer.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, password string) (User, error) {
 	ctx := r.Context()
+	now := s.now()
+	ip := s.clientIP(r)
 	name := CanonicalUsername(username)
 	var user User
 	found := false
@@ -86,58 +94,99 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, passwo
 			return User{}, errUnavailable(fmt.Errorf("sign in: %w", err))
 		}
 	}
+	recent, err := s.store.Hits(ctx, ipFailureKey(ip), s.policy.IPFailureWindow(), now)
+	if err != nil {
+		return User{}, errUnavailable(fmt.Errorf("sign in: failures from address: %w", err))
+	}
+	in := policies.Input{
+		Point:   policies.PointLogin,
+		Now:     now.Unix(),
+		Client:  policies.Client{IP: ip.String(), Facts: s.ipFacts(ctx, ip), RecentFailures: recent},
+		Account: accountFacts(user, found),
+		Request: policies.Request{Host: hostName(r.Host), Path: r.URL.Path, Method: r.Method},
+	}
+	logAttrs := []slog.Attr{slog.String("remote_ip", ip.String())}
+	if found {
+		logAttrs = append(logAttrs, slog.String("user_id", user.ID))
+	}
+	if d := s.policy.Decide(ctx, in); !d.Allow {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "sign in refused", append(logAttrs, slog.String("reason", d.Reason), slog.String("policy_rev", d.Revision))...)
+		return User{}, s.denial(d)
+	}
 	ok, err := s.hasher.Verify(ctx, user.PasswordHash, password)
 	if err != nil {
 		return User{}, errUnavailable(fmt.Errorf("sign in: verify password: %w", err))
 	}
-	logAttrs := []slog.Attr{slog.String("remote_ip", s.clientIP(r).String())}
+	in.Point = policies.PointLoginPassword
+	in.Attempt = policies.PasswordAttempt(ok && found)
+	d := s.policy.Decide(ctx, in)
+	if err := s.applyLoginEffects(ctx, d, user, found, ip, now); err != nil {
+		return User{}, errUnavailable(err)
+	}
+	if !d.Allow {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "sign in refused", append(logAttrs, slog.String("reason", d.Reason), slog.String("policy_rev", d.Revision))...)
+		return User{}, s.denial(d)
+	}
 	if !ok || !found {
-		if err := s.recordFailure(ctx, user, found); err != nil {
-			return User{}, errUnavailable(err)
-		}
-		if found {
-			logAttrs = append(logAttrs, slog.String("user_id", user.ID))
-		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "sign in failed", logAttrs...)
-		return User{}, &Error{Status: http.StatusUnauthorized, Reason: "bad_credentials", Message: msgBadCredentials}
-	}
-	logAttrs = append(logAttrs, slog.String("user_id", user.ID))
-	if user.Locked {
-		s.log.LogAttrs(ctx, slog.LevelInfo, "sign in refused: locked", logAttrs...)
-		return User{}, &Error{Status: http.StatusForbidden, Reason: "account_locked",
-			Message: "Your profile is locked after too many incorrect passwords. Use “Forgot password” to set a new one, or call us."}
-	}
-	if user.FailedLogins > 0 {
-		if err := s.store.ResetLoginFailures(ctx, user.ID); err != nil {
-			return User{}, errUnavailable(fmt.Errorf("sign in: reset failures: %w", err))
-		}
+		// A policy that lets a wrong password through is a broken policy.
+		return User{}, errUnavailable(errors.New("sign in: policy allowed a wrong password"))
 	}
 	s.upgradeHash(ctx, user, password)
-	if _, err := s.startSession(w, r, user, []string{"pwd"}); err != nil {
+	limit := s.cfg.Session.MaxLifetime
+	if p := time.Duration(d.SessionMaxSeconds) * time.Second; p > 0 && p < limit {
+		limit = p
+	}
+	if _, err := s.startSession(w, r, user, []string{"pwd"}, limit); err != nil {
 		return User{}, errUnavailable(err)
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "signed in", logAttrs...)
 	return user, nil
 }
 
-// recordFailure counts a failed sign-in. For a known user it adds to the
-// consecutive count and locks at the threshold; an unknown name counts under
-// its own key so that both cases make the same number of writes.
-func (s *Server) recordFailure(ctx context.Context, user User, found bool) error {
+// accountFacts is what the policies know about an account.
+func accountFacts(u User, found bool) policies.Account {
 	if !found {
-		_, err := s.store.AddHit(ctx, "unknown-user", time.Minute, s.now())
-		return err
+		return policies.Account{}
 	}
-	n, err := s.store.AddLoginFailure(ctx, user.ID)
-	if err != nil {
-		return fmt.Errorf("count failure: %w", err)
+	return policies.Account{
+		Exists:              true,
+		Locked:              u.Locked,
+		ConsecutiveFailures: u.FailedLogins,
+		Products:            u.Products,
 	}
-	if n >= s.cfg.LockoutThreshold && !user.Locked {
-		user.Locked, user.LockedAt, user.UpdatedAt = true, s.now(), s.now()
+}
+
+// applyLoginEffects carries out what a login_password decision asks for:
+// counting the failure against the account and the address, locking,
+// resetting the count, and notifying the customer.
+func (s *Server) applyLoginEffects(ctx context.Context, d policies.Decision, user User, found bool, ip netip.Addr, now time.Time) error {
+	if d.CountIPFailure {
+		if _, err := s.store.AddHit(ctx, ipFailureKey(ip), time.Duration(d.IPFailureWindowSeconds)*time.Second, now); err != nil {
+			return fmt.Errorf("count address failure: %w", err)
+		}
+	}
+	if !found {
+		return nil
+	}
+	if d.CountFailure {
+		if _, err := s.store.AddLoginFailure(ctx, user.ID); err != nil {
+			return fmt.Errorf("count failure: %w", err)
+		}
+	}
+	if d.ResetFailures && user.FailedLogins > 0 {
+		if err := s.store.ResetLoginFailures(ctx, user.ID); err != nil {
+			return fmt.Errorf("reset failures: %w", err)
+		}
+	}
+	if d.Lock && !user.Locked {
+		user.Locked, user.LockedAt, user.UpdatedAt = true, now, now
 		if err := s.store.UpdateUser(ctx, user); err != nil {
 			return fmt.Errorf("lock profile: %w", err)
 		}
-		s.log.InfoContext(ctx, "profile locked", "user_id", user.ID, "failures", n)
+		s.log.InfoContext(ctx, "profile locked", "user_id", user.ID, "policy_rev", d.Revision)
+	}
+	for _, event := range d.Notify {
+		s.log.InfoContext(ctx, "customer notification", "event", event, "user_id", user.ID)
 	}
 	return nil
 }

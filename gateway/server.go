@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/policies"
 )
 
 const (
@@ -35,7 +36,12 @@ const (
 type Deps struct {
 	Store  Store
 	Signer *assertion.Signer
-	Logger *slog.Logger
+	// Policy decides every login step and every proxied request.
+	Policy Decider
+	// Signals are the risk signals about client addresses; nil means none
+	// are checked and the policies see unchecked addresses.
+	Signals IPSignals
+	Logger  *slog.Logger
 	// Now and Rand default to the real clock and crypto/rand.
 	Now  func() time.Time
 	Rand io.Reader
@@ -46,6 +52,8 @@ type Server struct {
 	cfg          Config
 	store        Store
 	signer       *assertion.Signer
+	policy       Decider
+	signals      IPSignals
 	log          *slog.Logger
 	now          func() time.Time
 	rand         io.Reader
@@ -71,13 +79,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway: config: %w", err)
 	}
-	if deps.Store == nil || deps.Signer == nil {
-		return nil, errors.New("gateway: a store and a signer are required")
+	if deps.Store == nil || deps.Signer == nil || deps.Policy == nil {
+		return nil, errors.New("gateway: a store, a signer and a policy are required")
 	}
 	s := &Server{
 		cfg:         cfg,
 		store:       deps.Store,
 		signer:      deps.Signer,
+		policy:      deps.Policy,
+		signals:     deps.Signals,
 		log:         deps.Logger,
 		now:         deps.Now,
 		rand:        deps.Rand,
@@ -263,6 +273,11 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *Route) e
 		http.Redirect(w, r, s.signInURL(r), http.StatusFound)
 		return nil
 	}
+	if err := s.checkAccess(w, r, rt, id); errors.Is(err, errHandled) {
+		return nil
+	} else if err != nil {
+		return err
+	}
 	token, err := s.assertionFor(id, rt)
 	if err != nil {
 		return errUnavailable(err)
@@ -270,6 +285,36 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *Route) e
 	ctx := context.WithValue(r.Context(), routeKey{}, &proxyTarget{route: rt, id: id, token: token})
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 	return nil
+}
+
+// checkAccess asks the access point whether this session may make this
+// request. A session the policy calls ended is ended here too, and the person
+// is sent to sign in again.
+func (s *Server) checkAccess(w http.ResponseWriter, r *http.Request, rt *Route, id identity) error {
+	sess := id.Session
+	d := s.policy.Decide(r.Context(), policies.Input{
+		Point:   policies.PointAccess,
+		Now:     s.now().Unix(),
+		Account: accountFacts(id.User, true),
+		Request: policies.Request{Route: rt.Name, Host: rt.Host, Path: r.URL.Path, Method: r.Method},
+		Session: &policies.Session{Methods: sess.Methods, AuthTime: sess.AuthTime.Unix(),
+			LastSeen: sess.LastSeen.Unix(), Created: sess.AuthTime.Unix()},
+	})
+	if d.Allow {
+		return nil
+	}
+	switch d.Reason {
+	case "session_idle", "session_expired", "no_session":
+		if err := s.endLogin(r.Context(), sess.LoginID); err != nil {
+			return errUnavailable(err)
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			s.setPageHeaders(w.Header())
+			http.Redirect(w, r, s.signInURL(r), http.StatusFound)
+			return errHandled
+		}
+	}
+	return s.denial(d)
 }
 
 // signInURL is where a request without a session is sent: the login host's

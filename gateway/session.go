@@ -131,7 +131,7 @@ func (s *Server) identityByID(ctx context.Context, sid, host string) (identity, 
 // just signed in, as a new login. Any session the browser already had on this
 // host is ended first, so a session ID planted before sign-in is never
 // promoted (session fixation).
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user User, methods []string) (Session, error) {
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user User, methods []string, lifetime time.Duration) (Session, error) {
 	s.endCurrentSession(r)
 	_, loginID, err := newToken(s.rand)
 	if err != nil {
@@ -143,7 +143,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user User,
 		UserID:    user.ID,
 		Methods:   methods,
 		AuthTime:  now,
-		ExpiresAt: now.Add(s.cfg.Session.MaxLifetime),
+		ExpiresAt: now.Add(lifetime),
 	})
 }
 
