@@ -20,13 +20,17 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/plugins/geoip"
+	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
+	"github.com/portcullis/portcullis/policies"
 )
 
 const (
@@ -57,6 +61,7 @@ type Env struct {
 
 	// Requests the upstream received with and without the gateway's
 	// identity for the signed-in user.
+	signals    *geoip.Reader
 	identified atomic.Int64
 	anonymous  atomic.Int64
 }
@@ -84,12 +89,26 @@ func NewEnv(ctx context.Context, dir string) (env *Env, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	// The gateway runs as in production: the shipped policies decide
+	// every request, and logins are checked against an Anonymous-IP
+	// database.
+	engine, err := policies.New(ctx, policies.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := geoiptest.Generate(dir); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	e.signals, err = geoip.Open(geoip.Config{AnonymousIPPath: filepath.Join(dir, geoiptest.AnonymousIPFile)})
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
 	e.gw, err = gateway.New(gateway.Config{
-		Routes:           []gateway.Route{{Name: "whoami", Host: Host, PathPrefix: "/", Upstream: upstreamURL}},
-		Session:          gateway.SessionConfig{IdleTimeout: 15 * time.Minute, MaxLifetime: 2 * time.Hour},
-		StripHeaders:     []string{"X-Remote-User"},
-		AssertionTTL:     assertion.MaxTTL,
-	}, gateway.Deps{Store: e.store, Signer: signer})
+		Routes:       []gateway.Route{{Name: "whoami", Host: Host, PathPrefix: "/", Upstream: upstreamURL}},
+		Session:      gateway.SessionConfig{IdleTimeout: 15 * time.Minute, MaxLifetime: 2 * time.Hour},
+		StripHeaders: []string{"X-Remote-User"},
+		AssertionTTL: assertion.MaxTTL,
+	}, gateway.Deps{Store: e.store, Signer: signer, Policy: engine, Signals: e.signals})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -131,6 +150,9 @@ func (e *Env) Close() {
 	}
 	if e.gw != nil {
 		e.gw.Close()
+	}
+	if e.signals != nil {
+		e.signals.Close()
 	}
 	if e.store != nil {
 		e.store.Close()
@@ -205,7 +227,8 @@ func (e *Env) addUser(ctx context.Context) error {
 		return fmt.Errorf("bench: hash password: %w", err)
 	}
 	now := time.Now()
-	u := gateway.User{ID: "id-" + username, Username: username, DisplayName: "Alice", PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	u := gateway.User{ID: "id-" + username, Username: username, DisplayName: "Alice", PasswordHash: hash,
+		Products: []string{"whoami"}, CreatedAt: now, UpdatedAt: now}
 	if err := e.store.CreateUser(ctx, u); err != nil {
 		return fmt.Errorf("bench: create user: %w", err)
 	}

@@ -33,7 +33,36 @@ type File struct {
 	Session        Session  `yaml:"session"`
 	Identity       Identity `yaml:"identity"`
 	Password       Password `yaml:"password"`
-	Log            Log      `yaml:"log"`
+	Policies       Policies `yaml:"policies"`
+	GeoIP          GeoIP    `yaml:"geoip"`
+	// SupportPhone is the number people are told to call when they cannot
+	// go on online (a locked profile, codes that do not arrive).
+	SupportPhone string `yaml:"support_phone"`
+	Log          Log    `yaml:"log"`
+}
+
+// Policies says where the Rego policies come from.
+type Policies struct {
+	// Dir holds policies laid out like the repository's rego/; empty means
+	// the policies built into the binary.
+	Dir string `yaml:"dir"`
+	// Watch reloads Dir when a file changes (a broken edit is refused and
+	// the last good policies keep serving). Default true.
+	Watch *bool `yaml:"watch"`
+	// DecisionLog is a file that receives one JSON line per decision.
+	DecisionLog string `yaml:"decision_log"`
+}
+
+// GeoIP configures the anonymizer signals.
+type GeoIP struct {
+	// AnonymousIP is a MaxMind GeoIP2 Anonymous-IP database, reloaded when
+	// the file changes.
+	AnonymousIP string `yaml:"anonymous_ip"`
+	// Country is an optional GeoIP2/GeoLite2 Country database.
+	Country string `yaml:"country"`
+	// AllowMissing runs without an Anonymous-IP database. Every address is
+	// then unchecked, and the policies decide (the shipped ones deny).
+	AllowMissing bool `yaml:"allow_missing"`
 }
 
 // Listen says where the gateway listens.
@@ -124,7 +153,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	f, err := Parse(data)
+	f, err := parse(data, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -139,7 +168,10 @@ func Load(path string) (*File, error) {
 }
 
 // Parse decodes and validates configuration, reporting every problem.
-func Parse(data []byte) (*File, error) {
+// Relative file paths are taken from the working directory.
+func Parse(data []byte) (*File, error) { return parse(data, ".") }
+
+func parse(data []byte, base string) (*File, error) {
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -155,6 +187,11 @@ func Parse(data []byte) (*File, error) {
 		return nil, fmt.Errorf("not valid YAML: %w", err)
 	}
 	f.setDefaults()
+	for _, p := range []*string{&f.GeoIP.AnonymousIP, &f.GeoIP.Country, &f.Policies.Dir, &f.Policies.DecisionLog} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
@@ -183,6 +220,10 @@ func (f *File) setDefaults() {
 	}
 	if f.Session.MaxLifetime == 0 {
 		f.Session.MaxLifetime = 12 * time.Hour
+	}
+	if f.Policies.Watch == nil {
+		watch := true
+		f.Policies.Watch = &watch
 	}
 	if f.Identity.AssertionTTL == 0 {
 		f.Identity.AssertionTTL = 60 * time.Second
@@ -247,6 +288,17 @@ func (f *File) validate() error {
 		}
 	default:
 		add("tls.mode: %q is not one of internal, acme, files", f.TLS.Mode)
+	}
+	if f.GeoIP.AnonymousIP == "" && !f.GeoIP.AllowMissing {
+		add("geoip.anonymous_ip is required: without it no login can be checked for VPNs and anonymizers (set geoip.allow_missing to run without, and the policies will refuse unchecked addresses)")
+	}
+	for name, p := range map[string]string{"geoip.anonymous_ip": f.GeoIP.AnonymousIP, "geoip.country": f.GeoIP.Country, "policies.dir": f.Policies.Dir} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			add("%s: %v", name, err)
+		}
 	}
 	if f.Store.Driver != "sqlite" {
 		add("store.driver: %q is not supported (sqlite)", f.Store.Driver)
@@ -321,7 +373,8 @@ func (f *File) gatewayConfig(routes []gateway.Route) gateway.Config {
 		IdentityHeaders: f.Identity.Headers,
 		Password: gateway.PasswordParams{MemoryKiB: f.Password.MemoryKiB, Time: f.Password.Iterations,
 			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent},
-		AssertionTTL:     f.Identity.AssertionTTL,
+		AssertionTTL: f.Identity.AssertionTTL,
+		SupportPhone: f.SupportPhone,
 	}
 }
 

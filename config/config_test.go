@@ -32,7 +32,7 @@ func TestExampleIsValid(t *testing.T) {
 }
 
 func TestMinimalConfigGetsDefaults(t *testing.T) {
-	f, err := Parse([]byte("routes:\n  - {name: app, host: app.example, upstream: 'http://127.0.0.1:1'}\n"))
+	f, err := Parse([]byte("geoip: {allow_missing: true}\nroutes:\n  - {name: app, host: app.example, upstream: 'http://127.0.0.1:1'}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +59,7 @@ identity:
   assertion_ttl: 5m
   headers: {"Bad Header": username, X-Ok: email}
 log: {level: loud, format: xml}
+policies: {dir: /nonexistent/policies}
 routes:
   - {name: a, host: Bank.Example, upstream: "ftp://x"}
   - {name: a, host: b.example, path_prefix: /.portcullis/x, upstream: "http://127.0.0.1:1"}
@@ -72,6 +73,7 @@ routes:
 		"listen.https", "listen.admin", "tls.mode", "store.driver", "trusted_proxies[0]", "trusted_proxies[1]",
 		"idle_timeout must not exceed", "assertion_ttl", `"Bad Header"`, `field "email"`, "log.level", "log.format",
 		"routes[0]: host", "routes[0]: upstream", `routes[1]: name "a" is used twice`, "routes[1]: path_prefix",
+		"geoip.anonymous_ip is required", "policies.dir",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
@@ -121,7 +123,7 @@ func FuzzParse(f *testing.F) {
 	if b, err := os.ReadFile("../testdata/portcullis.yaml"); err == nil {
 		f.Add(b)
 	}
-	f.Add([]byte("routes: [{name: a, host: a.b, upstream: 'http://x'}]"))
+	f.Add([]byte("geoip: {allow_missing: true}\nroutes: [{name: a, host: a.b, upstream: 'http://x'}]"))
 	f.Add([]byte("session: {idle_timeout: -1s}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := Parse(b)

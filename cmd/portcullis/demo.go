@@ -18,6 +18,7 @@ import (
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 	"github.com/portcullis/portcullis/sampleapp"
 )
 
@@ -63,6 +64,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer ln.Close()
 		appLns[i] = ln
 	}
+	// The demo's Anonymous-IP database flags 127.0.0.2 as an anonymous VPN
+	// and 127.0.0.3 as a Tor exit, so `curl --interface 127.0.0.2` shows
+	// the block.
+	if err := geoiptest.Generate(dir); err != nil {
+		return fmt.Errorf("demo geoip database: %w", err)
+	}
 	cfg, err := config.Parse([]byte(demoConfig(dir, *addr, *admin, appLns)))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -107,11 +114,18 @@ listen:
 tls:
   mode: internal
 login_host: %s
+support_phone: 1-800-555-0100
+geoip:
+  anonymous_ip: %q
+  country: %q
+policies:
+  decision_log: %q
 log:
   level: info
   format: text
 routes:
-`, dir, addr, admin, demoLoginHost)
+`, dir, addr, admin, demoLoginHost, filepath.Join(dir, geoiptest.AnonymousIPFile), filepath.Join(dir, geoiptest.CountryFile),
+		filepath.Join(dir, "decisions.jsonl"))
 	for i, da := range demoApps {
 		c += fmt.Sprintf("  - name: %s\n    host: %s\n    upstream: http://%s\n", da.route, da.host, appLns[i].Addr())
 	}
@@ -188,6 +202,11 @@ Portcullis demo is running.
          https://bank.localhost%[2]s/.portcullis/api/v1/login
     curl --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 -b jar https://bank.localhost%[2]s/whoami
 
-  State (SQLite store, local CA, message outbox) is kept in %[1]s/. Ctrl-C stops.
+  Logins over a VPN or Tor are refused (the demo database flags 127.0.0.2 and 127.0.0.3):
+    curl --interface 127.0.0.2 --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 \
+         -H 'Content-Type: application/json' -d '{"username":"alice","password":"wonderland-demo-42"}' \
+         https://bank.localhost%[2]s/.portcullis/api/v1/login
+
+  State (SQLite store, local CA, message outbox, decisions.jsonl) is kept in %[1]s/. Ctrl-C stops.
 `, rel, port, p)
 }

@@ -4,6 +4,7 @@
 //	portcullis check --config FILE      report every problem in a configuration
 //	portcullis demo [--data DIR]        gateway + sample apps + sample customers
 //	portcullis admin user add|list|unlock --config FILE ...
+//	portcullis policy test [DIR] | eval --point POINT --input FILE
 package main
 
 import (
@@ -24,6 +25,8 @@ commands:
   check  --config FILE            check a configuration, reporting every problem
   demo   [--data DIR] [--addr A]  run the gateway with sample apps and customers
   admin  user add|list|unlock     manage customer profiles (--config FILE)
+  policy test [DIR]               run the Rego policy tests
+  policy eval --point P --input F decide one input and show which rules fired
 `
 
 func main() {
@@ -53,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdDemo(ctx, args[1:], stdout, stderr)
 	case "admin":
 		return cmdAdmin(ctx, args[1:], stdin, stdout, stderr)
+	case "policy":
+		return cmdPolicy(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

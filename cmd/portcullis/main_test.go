@@ -57,21 +57,24 @@ func TestDemo(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	var out, errs syncBuffer
-	done := make(chan error, 1)
+	done := make(chan struct{})
+	var demoErr error
 	go func() {
-		done <- run(ctx, []string{"demo", "--data", dir, "--addr", addr, "--admin", freeAddr(t)}, nil, &out, &errs)
+		defer close(done)
+		demoErr = run(ctx, []string{"demo", "--data", dir, "--addr", addr, "--admin", freeAddr(t)}, nil, &out, &errs)
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo: %v", err)
+		<-done
+		if demoErr != nil {
+			t.Errorf("demo: %v", demoErr)
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), "demo is running") {
 		select {
-		case err := <-done:
-			t.Fatalf("demo stopped: %v\n%s", err, errs.String())
+		case <-done:
+			t.Fatalf("demo stopped:\n%s", errs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -142,6 +145,65 @@ func TestDemo(t *testing.T) {
 	if who.App != "savings" || who.User != "alice" || !who.Assertion.Verified {
 		t.Fatalf("whoami after login: %+v", who)
 	}
+
+	// The demo's GeoIP database flags 127.0.0.2 as an anonymous VPN.
+	vpn := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}} // like curl --interface
+			return d.DialContext(ctx, network, addr)
+		},
+	}}
+	resp, err = vpn.Post("https://bank.localhost:"+port+"/.portcullis/api/v1/login", "application/json",
+		strings.NewReader(`{"username":"alice","password":"wonderland-demo-42"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var denied struct{ Status, Reason string }
+	json.NewDecoder(resp.Body).Decode(&denied)
+	if resp.StatusCode != http.StatusForbidden || denied.Reason != "ip_anonymous_vpn" {
+		t.Fatalf("login over the demo VPN address: %d %+v", resp.StatusCode, denied)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "decisions.jsonl")); err != nil || !strings.Contains(string(b), "ip_anonymous_vpn") {
+		t.Fatalf("decision log lacks the refusal: %v", err)
+	}
+}
+
+func TestPolicyCommands(t *testing.T) {
+	var out, errs bytes.Buffer
+	if err := run(t.Context(), []string{"policy", "test"}, nil, &out, &errs); err != nil {
+		t.Fatalf("policy test: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), " passed, 0 failed") {
+		t.Fatalf("policy test output: %s", out.String())
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"policy", "eval", "--point", "login", "--input", "../../testdata/policies/vpn_login.json"}, nil, &out, &errs); err != nil {
+		t.Fatalf("policy eval: %v", err)
+	}
+	var got struct {
+		Decision struct {
+			Allow  bool
+			Reason string
+		}
+		Rules []string
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("eval output is not JSON: %v\n%s", err, out.String())
+	}
+	if got.Decision.Allow || got.Decision.Reason != "ip_anonymous_vpn" || len(got.Rules) == 0 {
+		t.Fatalf("eval: %+v", got)
+	}
+	// A failing policy test fails the command.
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../rego")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "extra_test.rego"), []byte("package portcullis.extra_test\n\ntest_fails if false\n"), 0o600)
+	if err := run(t.Context(), []string{"policy", "test", dir}, nil, &out, &errs); err == nil {
+		t.Fatal("a failing policy test passed the command")
+	}
 }
 
 func TestCheckReportsEveryProblem(t *testing.T) {
@@ -168,7 +230,7 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 func TestAdminUserLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "portcullis.yaml")
-	os.WriteFile(cfg, []byte("data_dir: data\npassword: {memory_kib: 8192, iterations: 1}\nroutes:\n  - {name: a, host: a.example, upstream: 'http://127.0.0.1:1'}\n"), 0o600)
+	os.WriteFile(cfg, []byte("data_dir: data\ngeoip: {allow_missing: true}\npassword: {memory_kib: 8192, iterations: 1}\nroutes:\n  - {name: a, host: a.example, upstream: 'http://127.0.0.1:1'}\n"), 0o600)
 	os.MkdirAll(filepath.Join(dir, "data"), 0o700)
 	admin := func(stdin string, args ...string) (string, error) {
 		var out, errs bytes.Buffer

@@ -22,7 +22,9 @@ import (
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/assertion"
 	"github.com/portcullis/portcullis/gateway/certs"
+	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
+	"github.com/portcullis/portcullis/policies"
 )
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -92,7 +94,27 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
-	srv, err := gateway.New(cfg.Gateway(), gateway.Deps{Store: store, Signer: signer, Logger: logger})
+	engine, closeLog, err := newPolicyEngine(ctx, cfg.Policies, logger)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	deps := gateway.Deps{Store: store, Signer: signer, Policy: engine, Logger: logger}
+	if cfg.GeoIP.AnonymousIP != "" {
+		reader, err := geoip.Open(geoip.Config{AnonymousIPPath: cfg.GeoIP.AnonymousIP, CountryPath: cfg.GeoIP.Country, Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer reader.Close()
+		go reader.Watch(ctx, geoip.DefaultWatchInterval)
+		deps.Signals = reader
+	} else {
+		logger.Warn("no anonymous-ip database: every address is unchecked and the policies decide")
+	}
+	if cfg.Policies.Dir != "" && *cfg.Policies.Watch {
+		go engine.Watch(ctx, time.Second)
+	}
+	srv, err := gateway.New(cfg.Gateway(), deps)
 	if err != nil {
 		return err
 	}
@@ -198,6 +220,27 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		}
 	}
 	return g.Wait()
+}
+
+// newPolicyEngine loads the policies, with a decision log file when one is
+// configured. The returned func closes the log.
+func newPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger) (*policies.Engine, func(), error) {
+	pc := policies.Config{Dir: c.Dir, Logger: logger}
+	closeLog := func() {}
+	if c.DecisionLog != "" {
+		f, err := os.OpenFile(c.DecisionLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("decision log: %w", err)
+		}
+		pc.DecisionLog = f
+		closeLog = func() { f.Close() }
+	}
+	engine, err := policies.New(ctx, pc)
+	if err != nil {
+		closeLog()
+		return nil, nil, err
+	}
+	return engine, closeLog, nil
 }
 
 // every calls f each interval until ctx ends.
