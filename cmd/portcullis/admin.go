@@ -15,6 +15,7 @@ import (
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/assertion"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
 
@@ -22,9 +23,14 @@ const adminUsage = `usage:
   portcullis admin user add    --config FILE --username NAME [--name "Display Name"] [--products a,b]   (password on stdin)
   portcullis admin user list   --config FILE
   portcullis admin user unlock --config FILE --username NAME
+  portcullis admin keys list   --config FILE
+  portcullis admin keys rotate --config FILE     (a new signing key; the old one stays published until it can sign nothing still valid)
 `
 
 func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) >= 2 && args[0] == "keys" {
+		return cmdAdminKeys(ctx, args[1], args[2:], stdout, stderr)
+	}
 	if len(args) < 2 || args[0] != "user" {
 		fmt.Fprint(stderr, adminUsage)
 		return flag.ErrHelp
@@ -147,4 +153,53 @@ func addUser(ctx context.Context, store gateway.UserStore, hasher *gateway.Hashe
 		return gateway.User{}, err
 	}
 	return u, nil
+}
+
+func cmdAdminKeys(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin keys "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "portcullis.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.Open(ctx, cfg.StorePath())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch verb {
+	case "rotate":
+		signer, err := assertion.NewSigner(ctx, store, assertion.SignerConfig{Issuer: cfg.Issuer, TTL: cfg.Identity.AssertionTTL})
+		if err != nil {
+			return err
+		}
+		old := signer.KeyID()
+		if err := signer.Rotate(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rotated: %s signs now, %s is retired (running gateways pick this up within a minute)\n", signer.KeyID(), old)
+	case "list":
+		keys, err := store.SigningKeys(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KEY ID\tCREATED\tRETIRED")
+		for _, k := range keys {
+			retired := "-"
+			if !k.RetiredAt.IsZero() {
+				retired = k.RetiredAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.CreatedAt.UTC().Format(time.RFC3339), retired)
+		}
+		return tw.Flush()
+	default:
+		fmt.Fprint(stderr, adminUsage)
+		return fmt.Errorf("unknown admin keys command %q", verb)
+	}
+	return nil
 }
