@@ -322,12 +322,13 @@ func TestCSRFRejected(t *testing.T) {
 		req.Header.Set("Content-Type", contentType)
 		return req
 	}
-	tests := []struct {
+	type csrfCase struct {
 		name string
 		req  *http.Request
 		via  *browser
 		want int
-	}{
+	}
+	tests := []csrfCase{
 		{"form without token", form(""), b, http.StatusForbidden},
 		{"form with wrong token", form(strings.Repeat("A", len(token))), b, http.StatusForbidden},
 		{"form token without its cookie", form(token), h.client(false), http.StatusForbidden},
@@ -336,28 +337,13 @@ func TestCSRFRejected(t *testing.T) {
 	}
 	crossSite := api("application/json")
 	crossSite.Header.Set("Sec-Fetch-Site", "cross-site")
-	tests = append(tests, struct {
-		name string
-		req  *http.Request
-		via  *browser
-		want int
-	}{"api from another site (fetch metadata)", crossSite, b, http.StatusForbidden})
+	tests = append(tests, csrfCase{"api from another site (fetch metadata)", crossSite, b, http.StatusForbidden})
 	evilOrigin := form(token)
 	evilOrigin.Header.Set("Origin", "https://evil.example")
-	tests = append(tests, struct {
-		name string
-		req  *http.Request
-		via  *browser
-		want int
-	}{"form from another origin", evilOrigin, b, http.StatusForbidden})
+	tests = append(tests, csrfCase{"form from another origin", evilOrigin, b, http.StatusForbidden})
 	upstreamPost := mustReq(t, http.MethodPost, h.url(bankHost, "/transfer"), strings.NewReader("to=mallory"))
 	upstreamPost.Header.Set("Sec-Fetch-Site", "cross-site")
-	tests = append(tests, struct {
-		name string
-		req  *http.Request
-		via  *browser
-		want int
-	}{"cross-site post to an upstream", upstreamPost, b, http.StatusForbidden})
+	tests = append(tests, csrfCase{"cross-site post to an upstream", upstreamPost, b, http.StatusForbidden})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if resp := tc.via.do(tc.req); resp.StatusCode != tc.want {

@@ -37,18 +37,10 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	fs := flag.NewFlagSet("admin user "+args[1], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "portcullis.yaml", "configuration file")
 	username := fs.String("username", "", "username")
 	display := fs.String("name", "", "display name (add)")
 	products := fs.String("products", "", "comma-separated route names the customer holds (add)")
-	if err := fs.Parse(args[2:]); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return err
-	}
-	store, err := sqlite.Open(ctx, cfg.StorePath())
+	cfg, store, err := openConfigStore(ctx, fs, args[2:])
 	if err != nil {
 		return err
 	}
@@ -158,15 +150,7 @@ func addUser(ctx context.Context, store gateway.UserStore, hasher *gateway.Hashe
 func cmdAdminKeys(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("admin keys "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "portcullis.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return err
-	}
-	store, err := sqlite.Open(ctx, cfg.StorePath())
+	cfg, store, err := openConfigStore(ctx, fs, args)
 	if err != nil {
 		return err
 	}
@@ -202,4 +186,18 @@ func cmdAdminKeys(ctx context.Context, verb string, args []string, stdout, stder
 		return fmt.Errorf("unknown admin keys command %q", verb)
 	}
 	return nil
+}
+
+// openConfigStore parses args with a --config flag added to fs, loads the
+// configuration and opens its store.
+func openConfigStore(ctx context.Context, fs *flag.FlagSet, args []string) (*config.File, *sqlite.Store, error) {
+	cfg, err := parseConfigFlag(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := sqlite.Open(ctx, cfg.StorePath())
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, store, nil
 }

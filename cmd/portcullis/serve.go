@@ -30,11 +30,7 @@ import (
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "portcullis.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*path)
+	cfg, err := parseConfigFlag(fs, args)
 	if err != nil {
 		return err
 	}
@@ -48,15 +44,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if _, err := parseConfigFlag(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", fs.Lookup("config").Value)
+	return nil
+}
+
+// parseConfigFlag parses args with a --config flag added to fs and loads
+// the configuration it names.
+func parseConfigFlag(fs *flag.FlagSet, args []string) (*config.File, error) {
 	path := fs.String("config", "portcullis.yaml", "configuration file")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := config.Load(*path); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
-	return nil
+	return config.Load(*path)
 }
 
 func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
