@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -184,26 +183,12 @@ func bareProxy(upstream *url.URL) *httputil.ReverseProxy {
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},
-		Transport:     upstreamTransport(),
+		// The gateway's own transport and copy buffers, so that the ratio
+		// measures only what the gateway does on top of proxying.
+		Transport:     gateway.NewUpstreamTransport(),
+		BufferPool:    gateway.BufferPool(),
 		FlushInterval: 100 * time.Millisecond,
 		ErrorLog:      log.New(io.Discard, "", 0),
-	}
-}
-
-// upstreamTransport has the settings of the gateway's upstream transport
-// (gateway/proxy.go, newTransport), so that connection handling to the
-// upstream is the same on both paths.
-func upstreamTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
 	}
 }
 

@@ -16,7 +16,10 @@ import (
 // of normHeader. Nothing a client sends under it reaches an upstream.
 const headerNamespace = "x-portcullis-"
 
-// copyBuffers recycles the proxy's response copy buffers.
+// BufferPool is the pool of response copy buffers the gateway's proxy uses
+// (32 KiB each, recycled instead of allocated per response).
+func BufferPool() httputil.BufferPool { return copyBuffers{} }
+
 type copyBuffers struct{}
 
 var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -70,7 +73,7 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:       s.rewrite,
 		Transport:     s.transport,
-		BufferPool:    copyBuffers{},
+		BufferPool:    BufferPool(),
 		ErrorHandler:  s.proxyError,
 		ErrorLog:      nil,
 		FlushInterval: 100 * time.Millisecond,
@@ -179,7 +182,10 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		Err:     fmt.Errorf("proxy to upstream: %w", err)})
 }
 
-func newTransport() *http.Transport {
+// NewUpstreamTransport returns a transport configured as the gateway's own
+// for reaching upstream apps: no environment proxy, large idle pools,
+// bounded dial, TLS and response-header times.
+func NewUpstreamTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil, // never the environment's proxy for upstreams
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

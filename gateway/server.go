@@ -92,7 +92,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		now:         deps.Now,
 		rand:        deps.Rand,
 		routes:      map[string][]*Route{},
-		transport:   newTransport(),
+		transport:   NewUpstreamTransport(),
 		crossOrigin: http.NewCrossOriginProtection(),
 	}
 	if s.log == nil {
