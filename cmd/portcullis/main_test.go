@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -281,5 +282,21 @@ func TestAdminKeysRotate(t *testing.T) {
 	}
 	if strings.HasSuffix(lines[1], "-") || !strings.HasSuffix(lines[2], "-") {
 		t.Fatalf("want the old key retired and the new one active:\n%s", out)
+	}
+}
+
+func TestHTTPRedirectsOnlyKnownHosts(t *testing.T) {
+	h := redirectToHTTPS("8443", []string{"bank.example"})
+	for _, tc := range []struct{ host, want string }{
+		{"bank.example", "https://bank.example:8443/x?y=1"},
+		{"BANK.example:80", "https://bank.example:8443/x?y=1"},
+		{"evil.example", ""},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "http://"+tc.host+"/x?y=1", nil)
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Location"); got != tc.want {
+			t.Errorf("Host %s: Location %q, want %q (status %d)", tc.host, got, tc.want, rec.Code)
+		}
 	}
 }

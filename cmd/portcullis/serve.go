@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -168,7 +169,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 			return fmt.Errorf("listen http: %w", err)
 		}
 		_, httpsPort, _ := net.SplitHostPort(httpsLn.Addr().String())
-		servers = append(servers, &http.Server{Handler: mgr.HTTPChallengeHandler(redirectToHTTPS(httpsPort)), ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, &http.Server{Handler: mgr.HTTPChallengeHandler(redirectToHTTPS(httpsPort, cfg.Hosts())), ReadHeaderTimeout: 10 * time.Second})
 		lns = append(lns, ln)
 	}
 	logger.Info("portcullis listening", "https", httpsLn.Addr().String(), "admin", adminLn.Addr().String(), "tls_mode", cfg.TLS.Mode)
@@ -259,11 +260,22 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 	}
 }
 
-func redirectToHTTPS(port string) http.Handler {
+// redirectToHTTPS sends plain-HTTP requests for the gateway's hosts to
+// HTTPS; any other Host gets 404 rather than a redirect to wherever it names.
+func redirectToHTTPS(port string, hosts []string) http.Handler {
+	known := map[string]bool{}
+	for _, h := range hosts {
+		known[h] = true
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.Host)
 		if err != nil {
 			host = r.Host
+		}
+		host = strings.ToLower(host)
+		if !known[host] {
+			http.NotFound(w, r)
+			return
 		}
 		if port != "443" {
 			host = net.JoinHostPort(host, port)
