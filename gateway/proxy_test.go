@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestRemoveCookie(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string
+		want []string // nil: no Cookie header left
+	}{
+		{"only ours", []string{"__Host-portcullis=abc; __Host-portcullis-csrf=def"}, nil},
+		{"ours among the app's", []string{"app=1; __Host-portcullis=abc; lang=en"}, []string{"app=1; lang=en"}},
+		{"several header lines", []string{"app=1", "__Host-portcullis=abc", "lang=en"}, []string{"app=1; lang=en"}},
+		{"lookalike names stay", []string{"x__Host-portcullis=1; __Host-portcullis2=2; __Host-portcullis=abc"}, []string{"x__Host-portcullis=1; __Host-portcullis2=2"}},
+		{"our name in a value stays", []string{"note=__Host-portcullis"}, []string{"note=__Host-portcullis"}},
+		{"untouched without ours", []string{"app=1;lang=en"}, []string{"app=1;lang=en"}},
+		{"spaces around names", []string{"app=1 ;  __Host-portcullis =abc"}, []string{"app=1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &http.Request{Header: http.Header{"Cookie": tc.in}}
+			removeCookie(r, sessionCookie, csrfCookie)
+			got := r.Header["Cookie"]
+			if len(got) != len(tc.want) || (len(got) > 0 && got[0] != tc.want[0]) {
+				t.Fatalf("Cookie = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStripIdentityHeaders(t *testing.T) {
+	s := &Server{stripHeaders: []string{normHeader("X-Remote-User")}}
+	h := http.Header{
+		"X-Portcullis-User": {"m"}, "X_portcullis_user": {"m"}, "X-PORTCULLIS-ASSERTION": {"m"},
+		"X-Remote-User": {"m"}, "X_remote_user": {"m"}, "X-Portcullis": {"kept: no trailing hyphen"},
+		"X-Remote-User-Name": {"kept: longer name"}, "Accept": {"kept"},
+	}
+	s.stripIdentityHeaders(h)
+	for name := range h {
+		if h.Get(name) != "kept" && h[name][0][:4] != "kept" {
+			t.Errorf("%s survived", name)
+		}
+	}
+	if len(h) != 3 {
+		t.Errorf("left %v, want the three kept headers", h)
+	}
+}
