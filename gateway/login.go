@@ -166,6 +166,14 @@ func (s *Server) applyLoginEffects(ctx context.Context, d policies.Decision, use
 		}
 	}
 	if !found {
+		// A wrong password for a real account also writes its count; an
+		// unknown name writes to a counter of its own, so the two cases
+		// cost the store the same and cannot be told apart by timing.
+		if d.CountIPFailure {
+			if _, err := s.store.AddHit(ctx, "login-fail-unknown-user", time.Duration(d.IPFailureWindowSeconds)*time.Second, now); err != nil {
+				return fmt.Errorf("count failure: %w", err)
+			}
+		}
 		return nil
 	}
 	if d.CountFailure {
