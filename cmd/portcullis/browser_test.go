@@ -48,7 +48,7 @@ func TestBrowserSignInAcrossHosts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
 
-	addr, dir := startBrowserDemo(t, ctx)
+	addr, dir := startDemo(t, ctx)
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -228,42 +228,6 @@ func findChromium() string {
 		return p
 	}
 	return ""
-}
-
-// startBrowserDemo runs the demo on a free port until the test ends, as
-// TestDemo does, and returns its address and data directory.
-func startBrowserDemo(t *testing.T, ctx context.Context) (addr, dir string) {
-	t.Helper()
-	dir = filepath.Join(t.TempDir(), "portcullis-demo")
-	addr = freeAddr(t)
-	ctx, cancel := context.WithCancel(ctx)
-	var out, errs syncBuffer
-	done := make(chan struct{})
-	var demoErr error
-	go func() {
-		defer close(done)
-		demoErr = run(ctx, []string{"demo", "--data", dir, "--addr", addr, "--admin", freeAddr(t)}, nil, &out, &errs)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if demoErr != nil {
-			t.Errorf("demo: %v", demoErr)
-		}
-		if t.Failed() {
-			t.Logf("demo log:\n%s", errs.String())
-		}
-	})
-	for !strings.Contains(out.String(), "demo is running") {
-		select {
-		case <-done:
-			t.Fatalf("demo stopped: %v", demoErr)
-		case <-ctx.Done():
-			t.Fatal("demo did not start")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return addr, dir
 }
 
 // demoLeafKeys connects to each host as a client that trusts only the demo's

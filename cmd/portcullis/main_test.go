@@ -47,16 +47,13 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestDemo runs the demo as the README does and follows the README's curl
-// session: no session redirects to sign-in; after the API login as alice,
-// /whoami on the savings app reports alice with a verified assertion.
-func TestDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole demo")
-	}
-	dir := filepath.Join(t.TempDir(), "portcullis-demo")
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(t.Context())
+// startDemo runs the demo, as the README does, on a free port until the
+// test ends, and returns its address and data directory.
+func startDemo(t *testing.T, ctx context.Context) (addr, dir string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "portcullis-demo")
+	addr = freeAddr(t)
+	ctx, cancel := context.WithCancel(ctx)
 	var out, errs syncBuffer
 	done := make(chan struct{})
 	var demoErr error
@@ -70,19 +67,32 @@ func TestDemo(t *testing.T) {
 		if demoErr != nil {
 			t.Errorf("demo: %v", demoErr)
 		}
+		if t.Failed() {
+			t.Logf("demo log:\n%s", errs.String())
+		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), "demo is running") {
 		select {
 		case <-done:
-			t.Fatalf("demo stopped:\n%s", errs.String())
-		default:
+			t.Fatalf("demo stopped: %v", demoErr)
+		case <-ctx.Done():
+			t.Fatal("demo did not start")
+		case <-time.After(50 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("demo did not start:\n%s", errs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	return addr, dir
+}
+
+// TestDemo runs the demo as the README does and follows the README's curl
+// session: no session redirects to sign-in; after the API login as alice,
+// /whoami on the savings app reports alice with a verified assertion.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole demo")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	addr, dir := startDemo(t, ctx)
 	for _, f := range []string{"ca.pem", "portcullis.db", "outbox.jsonl"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("demo data: %v", err)
