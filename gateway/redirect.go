@@ -5,13 +5,16 @@ import (
 	"strings"
 )
 
+// maxReturnLen bounds a return path, as sent and as returned.
+const maxReturnLen = 2048
+
 // SafeReturnPath reports whether s may be used as a return target after login
 // on the same host, and returns it cleaned. Only absolute paths on this host
 // are accepted: no scheme, no authority ("//evil", "/\evil"), no control
 // characters or whitespace (browsers strip some of them and then see "//"),
 // no backslashes anywhere, and it must still be a plain path once decoded.
 func SafeReturnPath(s string) (string, bool) {
-	if s == "" || len(s) > 2048 || s[0] != '/' {
+	if s == "" || len(s) > maxReturnLen || s[0] != '/' {
 		return "", false
 	}
 	if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
@@ -33,7 +36,12 @@ func SafeReturnPath(s string) (string, bool) {
 	if err != nil || strings.HasPrefix(decoded, "//") || strings.ContainsAny(decoded, "\\\r\n\t") {
 		return "", false
 	}
-	return u.RequestURI(), true
+	// The limit applies to what is returned, which escaping can make
+	// longer than what came in.
+	if out := u.RequestURI(); len(out) <= maxReturnLen {
+		return out, true
+	}
+	return "", false
 }
 
 // returnURL parses an absolute return target for the cross-host sign-in and
