@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"slices"
 	"strings"
 	"sync"
@@ -163,9 +164,11 @@ func removeCookie(r *http.Request, names ...string) {
 	var kept []string
 	for _, v := range values {
 		for pair := range strings.SplitSeq(v, ";") {
-			pair = strings.TrimSpace(pair)
+			// Trimmed as net/http's cookie parser trims, so that what it
+			// would reject before it still rejects after.
+			pair = textproto.TrimString(pair)
 			name, _, _ := strings.Cut(pair, "=")
-			if pair == "" || slices.Contains(names, strings.TrimSpace(name)) {
+			if pair == "" || slices.Contains(names, textproto.TrimString(name)) {
 				continue
 			}
 			kept = append(kept, pair)

@@ -48,3 +48,37 @@ func TestStripIdentityHeaders(t *testing.T) {
 		t.Errorf("left %v, want the three kept headers", h)
 	}
 }
+
+// FuzzRemoveCookie: whatever Cookie header a client sends, none of the
+// gateway's cookies reaches the upstream, and every other cookie pair the
+// standard library would read still does, in order.
+func FuzzRemoveCookie(f *testing.F) {
+	f.Add("app=1; __Host-portcullis=abc; lang=en")
+	f.Add("__Host-portcullis=a;__Host-portcullis-csrf=b")
+	f.Add(" ; ;=;__Host-portcullis ; x=\"q;r\"")
+	f.Fuzz(func(t *testing.T, header string) {
+		r := &http.Request{Header: http.Header{"Cookie": {header}}}
+		var want []string
+		for _, c := range r.Cookies() {
+			if c.Name != sessionCookie && c.Name != csrfCookie {
+				want = append(want, c.Name+"="+c.Value)
+			}
+		}
+		removeCookie(r, sessionCookie, csrfCookie)
+		var got []string
+		for _, c := range r.Cookies() {
+			if c.Name == sessionCookie || c.Name == csrfCookie {
+				t.Fatalf("%q still carries %s after removal: %q", header, c.Name, r.Header["Cookie"])
+			}
+			got = append(got, c.Name+"="+c.Value)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: kept %q, want %q", header, got, want)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%q: kept %q, want %q", header, got, want)
+			}
+		}
+	})
+}
