@@ -426,6 +426,9 @@ func TestFiveWrongPasswordsLock(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || a.Reason != "account_locked" {
 		t.Fatalf("6th attempt with the right password: %d %+v", resp.StatusCode, a)
 	}
+	if !strings.Contains(a.Message, "locked") || !strings.Contains(a.Message, "1-800-555-0100") {
+		t.Fatalf("locked message does not say what to do: %q", a.Message)
+	}
 	// A wrong password on a locked profile gets the generic answer.
 	if _, a := b.apiLogin(bankHost, "alice", "still-wrong-1"); a.Reason != "bad_credentials" {
 		t.Fatalf("wrong password on a locked profile: %+v", a)

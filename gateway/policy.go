@@ -53,11 +53,11 @@ func (s *Server) message(key string) string {
 	case "use_private_network":
 		return "We can't sign you in over a VPN, proxy or other anonymizing network. Disconnect from it and sign in from a private network, such as your home Wi-Fi or your phone's mobile data."
 	case "account_locked":
-		return "Your profile is locked after too many incorrect passwords. Use “Forgot password” to set a new one" + s.orCallSupport() + "."
+		return "Your profile is locked after too many incorrect passwords. " + s.callSupport("to unlock it")
 	case "step_up_required":
 		return "We don't recognise this device, so we need to verify it's you before you continue."
 	case "call_support":
-		return "We can't complete this online" + s.orCallSupport() + "."
+		return "We can't complete this online. " + s.callSupport("for help")
 	case "not_permitted":
 		return "Your profile does not include this service."
 	case "session_ended", "login_required":
@@ -69,11 +69,12 @@ func (s *Server) message(key string) string {
 	}
 }
 
-func (s *Server) orCallSupport() string {
+// callSupport asks the person to call, with the configured number.
+func (s *Server) callSupport(why string) string {
 	if s.cfg.SupportPhone == "" {
-		return ""
+		return "Please call us " + why + "."
 	}
-	return ". Please call us at " + s.cfg.SupportPhone
+	return "Please call us at " + s.cfg.SupportPhone + " " + why + "."
 }
 
 // denial turns a policy refusal into the error the person sees.
