@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -39,8 +40,8 @@ func TestStripIdentityHeaders(t *testing.T) {
 		"X-Remote-User-Name": {"kept: longer name"}, "Accept": {"kept"},
 	}
 	s.stripIdentityHeaders(h)
-	for name := range h {
-		if h.Get(name) != "kept" && h[name][0][:4] != "kept" {
+	for name, values := range h {
+		if !strings.HasPrefix(values[0], "kept") {
 			t.Errorf("%s survived", name)
 		}
 	}
