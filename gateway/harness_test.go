@@ -136,7 +136,20 @@ type setup struct {
 	// policyDir, when set, loads the policies from a directory instead of
 	// the embedded ones.
 	policyDir string
+	// storePath, when set, is the SQLite file to use (several harnesses
+	// may share one, as replicas do); alice is added only if missing.
+	storePath string
+	// decisionLog, when set, receives the policy engine's decision log.
+	decisionLog io.Writer
+	// wrapStore, when set, wraps the store the gateway is given.
+	wrapStore func(gateway.Store) gateway.Store
 }
+
+// withSharedStore makes the harness use the SQLite file at path.
+func withSharedStore(path string) option { return func(s *setup) { s.storePath = path } }
+
+// withDecisionLog sends the policy engine's decision log to w.
+func withDecisionLog(w io.Writer) option { return func(s *setup) { s.decisionLog = w } }
 
 type option func(*setup)
 
@@ -180,17 +193,6 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
 	ctx := t.Context()
 	h := &harness{t: t, clock: &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}, bank: newUpstream(t), auto: newUpstream(t)}
-	store, err := sqlite.Open(ctx, t.TempDir()+"/portcullis.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	h.store = store
-	signer, err := assertion.NewSigner(ctx, store, assertion.SignerConfig{Issuer: "https://login.test", TTL: time.Minute, Now: h.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.signer = signer
 	cfg := gateway.Config{
 		LoginHost: loginHost,
 		Routes: []gateway.Route{
@@ -207,7 +209,21 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	for _, o := range opts {
 		o(&st)
 	}
-	engine, err := policies.New(ctx, policies.Config{Dir: st.policyDir, Now: h.clock.Now})
+	if st.storePath == "" {
+		st.storePath = t.TempDir() + "/portcullis.db"
+	}
+	store, err := sqlite.Open(ctx, st.storePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	h.store = store
+	signer, err := assertion.NewSigner(ctx, store, assertion.SignerConfig{Issuer: "https://login.test", TTL: time.Minute, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.signer = signer
+	engine, err := policies.New(ctx, policies.Config{Dir: st.policyDir, Now: h.clock.Now, DecisionLog: st.decisionLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +234,11 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	}
 	t.Cleanup(func() { signals.Close() })
 	h.signals = signals
-	gw, err := gateway.New(cfg, gateway.Deps{Store: store, Signer: signer, Policy: engine, Signals: signals, Now: h.clock.Now})
+	var gwStore gateway.Store = store
+	if st.wrapStore != nil {
+		gwStore = st.wrapStore(store)
+	}
+	gw, err := gateway.New(cfg, gateway.Deps{Store: gwStore, Signer: signer, Policy: engine, Signals: signals, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +255,9 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		}
 		h.verifier[aud] = v
 	}
-	h.addUser("alice", alicePassword)
+	if _, err := store.UserByName(ctx, "alice"); err != nil {
+		h.addUser("alice", alicePassword)
+	}
 	return h
 }
 

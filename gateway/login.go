@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -94,14 +93,29 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, passwo
 			return User{}, errUnavailable(fmt.Errorf("sign in: %w", err))
 		}
 	}
-	recent, err := s.store.Hits(ctx, ipFailureKey(ip), s.policy.IPFailureWindow(), now)
+	// The attempt takes its place in the address's failure count before
+	// anything is judged, and is judged on the count that step returned:
+	// a burst of parallel guesses cannot all see the same earlier count.
+	// An attempt that does not end as a counted failure gives its place
+	// back.
+	ipKey, window := ipFailureKey(ip), s.policy.IPFailureWindow()
+	reserved, err := s.store.AddHit(ctx, ipKey, window, now)
 	if err != nil {
 		return User{}, errUnavailable(fmt.Errorf("sign in: failures from address: %w", err))
 	}
+	keepHit := false
+	defer func() {
+		if keepHit {
+			return
+		}
+		if err := s.store.ReleaseHit(context.WithoutCancel(ctx), ipKey, window, now); err != nil {
+			s.log.ErrorContext(ctx, "release address attempt", "remote_ip", ip.String(), "error", err)
+		}
+	}()
 	in := policies.Input{
 		Point:   policies.PointLogin,
 		Now:     now.Unix(),
-		Client:  policies.Client{IP: ip.String(), Facts: s.ipFacts(ctx, ip), RecentFailures: recent},
+		Client:  policies.Client{IP: ip.String(), Facts: s.ipFacts(ctx, ip), RecentFailures: reserved - 1},
 		Account: accountFacts(user, found),
 		Request: policies.Request{Host: hostName(r.Host), Path: r.URL.Path, Method: r.Method},
 	}
@@ -119,10 +133,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, passwo
 	}
 	in.Point = policies.PointLoginPassword
 	in.Attempt = policies.PasswordAttempt(ok && found)
-	d := s.policy.Decide(ctx, in)
-	if err := s.applyLoginEffects(ctx, d, user, found, ip, now); err != nil {
+	d, err := s.judgePassword(ctx, in, user, found, now)
+	if err != nil {
 		return User{}, errUnavailable(err)
 	}
+	keepHit = d.CountIPFailure
 	if !d.Allow {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "sign in refused", append(logAttrs, slog.String("reason", d.Reason), slog.String("policy_rev", d.Revision))...)
 		return User{}, s.denial(d)
@@ -156,47 +171,68 @@ func accountFacts(u User, found bool) policies.Account {
 	}
 }
 
-// applyLoginEffects carries out what a login_password decision asks for:
-// counting the failure against the account and the address, locking,
-// resetting the count, and notifying the customer.
-func (s *Server) applyLoginEffects(ctx context.Context, d policies.Decision, user User, found bool, ip netip.Addr, now time.Time) error {
-	if d.CountIPFailure {
-		if _, err := s.store.AddHit(ctx, ipFailureKey(ip), time.Duration(d.IPFailureWindowSeconds)*time.Second, now); err != nil {
-			return fmt.Errorf("count address failure: %w", err)
-		}
-	}
+// judgePassword asks the login_password decision and carries out what it
+// asks for: counting the failure, locking, resetting the count, notifying.
+// The account facts in `in` were read before the password check, and other
+// attempts may have counted since, so the outcome is settled on what the
+// store's atomic steps return: a failure is judged again on the count its
+// own increment gave back, and a success stands only if the reset finds the
+// profile still unlocked and under the limit. The decision returned is the
+// one that stands.
+func (s *Server) judgePassword(ctx context.Context, in policies.Input, user User, found bool, now time.Time) (policies.Decision, error) {
+	d := s.policy.Decide(ctx, in)
 	if !found {
-		// A wrong password for a real account also writes its count; an
+		// A wrong password for a real account writes its count; an
 		// unknown name writes to a counter of its own, so the two cases
 		// cost the store the same and cannot be told apart by timing.
 		if d.CountIPFailure {
-			if _, err := s.store.AddHit(ctx, "login-fail-unknown-user", time.Duration(d.IPFailureWindowSeconds)*time.Second, now); err != nil {
-				return fmt.Errorf("count failure: %w", err)
+			if _, err := s.store.AddHit(ctx, "login-fail-unknown-user", s.policy.IPFailureWindow(), now); err != nil {
+				return d, fmt.Errorf("count failure: %w", err)
 			}
 		}
-		return nil
+		return d, nil
 	}
 	if d.CountFailure {
-		if _, err := s.store.AddLoginFailure(ctx, user.ID); err != nil {
-			return fmt.Errorf("count failure: %w", err)
+		n, err := s.store.AddLoginFailure(ctx, user.ID)
+		if err != nil {
+			return d, fmt.Errorf("count failure: %w", err)
+		}
+		if n-1 != in.Account.ConsecutiveFailures {
+			in.Account.ConsecutiveFailures = n - 1
+			d = s.policy.Decide(ctx, in)
 		}
 	}
-	if d.ResetFailures && user.FailedLogins > 0 {
-		if err := s.store.ResetLoginFailures(ctx, user.ID); err != nil {
-			return fmt.Errorf("reset failures: %w", err)
+	if d.ResetFailures {
+		confirmed, err := s.store.ConfirmLogin(ctx, user.ID, s.policy.MaxConsecutiveFailures())
+		if err != nil {
+			return d, fmt.Errorf("reset failures: %w", err)
+		}
+		if !confirmed {
+			// A failure that raced this attempt locked the profile (or is
+			// about to): the policy answers for a locked profile.
+			in.Account.Locked = true
+			if d = s.policy.Decide(ctx, in); d.Allow || d.ResetFailures {
+				return d, errors.New("sign in: policy signs in a locked profile")
+			}
 		}
 	}
-	if d.Lock && !user.Locked {
-		user.Locked, user.LockedAt, user.UpdatedAt = true, now, now
-		if err := s.store.UpdateUser(ctx, user); err != nil {
-			return fmt.Errorf("lock profile: %w", err)
+	lockedNow := false
+	if d.Lock {
+		var err error
+		if lockedNow, err = s.store.LockUser(ctx, user.ID, now); err != nil {
+			return d, fmt.Errorf("lock profile: %w", err)
 		}
-		s.log.InfoContext(ctx, "profile locked", "user_id", user.ID, "policy_rev", d.Revision)
+		if lockedNow {
+			s.log.InfoContext(ctx, "profile locked", "user_id", user.ID, "policy_rev", d.Revision)
+		}
 	}
 	for _, event := range d.Notify {
+		if event == "account_locked" && !lockedNow {
+			continue // a concurrent failure locked it and notified
+		}
 		s.log.InfoContext(ctx, "customer notification", "event", event, "user_id", user.ID)
 	}
-	return nil
+	return d, nil
 }
 
 // upgradeHash rehashes a password stored with weaker parameters. Failure is
@@ -207,8 +243,7 @@ func (s *Server) upgradeHash(ctx context.Context, user User, password string) {
 	}
 	h, err := s.hasher.Hash(ctx, password)
 	if err == nil {
-		user.PasswordHash, user.UpdatedAt = h, s.now()
-		err = s.store.UpdateUser(ctx, user)
+		err = s.store.SetPasswordHash(ctx, user.ID, h, s.now())
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "rehash password", "user_id", user.ID, "error", err)

@@ -18,6 +18,9 @@ type Decider interface {
 	// IPFailureWindow is the window in which the policy counts failed
 	// logins per client address (the credential-stuffing throttle).
 	IPFailureWindow() time.Duration
+	// MaxConsecutiveFailures is the number of wrong passwords in a row
+	// that locks a profile.
+	MaxConsecutiveFailures() int
 }
 
 // IPSignals says what the risk signals know about an address (the GeoIP

@@ -44,6 +44,9 @@ type UserStore interface {
 	UserByName(ctx context.Context, username string) (User, error)
 	UserByID(ctx context.Context, id string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// SetPasswordHash replaces the user's password hash and nothing else
+	// (a concurrent lock stays). ErrNotFound for an unknown user.
+	SetPasswordHash(ctx context.Context, userID, hash string, at time.Time) error
 	// UpdateUser replaces every field of the user with the given ID
 	// except FailedLogins, which only the counter methods change.
 	UpdateUser(ctx context.Context, u User) error
@@ -55,12 +58,30 @@ type LoginCounter interface {
 	// AddLoginFailure adds one to the user's consecutive failures and
 	// returns the new count. ErrNotFound for an unknown user.
 	AddLoginFailure(ctx context.Context, userID string) (int, error)
-	// ResetLoginFailures sets the user's consecutive failures to zero.
+	// ResetLoginFailures sets the user's consecutive failures to zero
+	// whatever they were (an administrator's unlock, a new password).
 	ResetLoginFailures(ctx context.Context, userID string) error
+	// ConfirmLogin is the compare-and-set that ends a successful password
+	// check: in one atomic step it sets the user's consecutive failures to
+	// zero if the profile is unlocked and has fewer than maxFailures
+	// failures, and reports whether it did. false means a concurrent
+	// failure locked (or reached the lock on) the profile after the
+	// password was checked, and the login must be refused.
+	// ErrNotFound for an unknown user.
+	ConfirmLogin(ctx context.Context, userID string, maxFailures int) (bool, error)
+	// LockUser locks the profile at the given time unless it is locked
+	// already, and reports whether this call locked it (so that exactly one
+	// of several concurrent lockers notifies). It changes nothing else.
+	// ErrNotFound for an unknown user.
+	LockUser(ctx context.Context, userID string, at time.Time) (bool, error)
 	// AddHit adds one to the counter named key in the fixed window of the
 	// given length that contains now, and returns the count in that window.
 	// Used for failures per source address.
 	AddHit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// ReleaseHit takes back one hit that AddHit counted in the window of
+	// the given length that contains now (never below zero): a hit reserved
+	// before the outcome was known, for an outcome that does not count.
+	ReleaseHit(ctx context.Context, key string, window time.Duration, now time.Time) error
 	// Hits returns the count AddHit would have reached in the window that
 	// contains now, without adding to it: 0 for a key never hit there.
 	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)

@@ -149,6 +149,12 @@ func (e *Engine) PathClass(route, urlPath string) string {
 // the gateway reads the count the policy will judge.
 func (e *Engine) IPFailureWindow() time.Duration { return e.current.Load().ipWindow }
 
+// MaxConsecutiveFailures is the number of wrong passwords in a row that
+// locks a profile (data.portcullis.config.lockout.max_consecutive_failures).
+// The gateway holds a successful login to it in the same atomic step that
+// resets the count, so a login racing the failure that locks is refused.
+func (e *Engine) MaxConsecutiveFailures() int { return e.current.Load().maxFailures }
+
 // Reload reads and compiles the policies again and, if they compile, swaps
 // them in. When they do not, the previous policies keep serving, the error
 // is logged and returned. Reloading unchanged sources does nothing.
@@ -260,12 +266,21 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 	return d
 }
 
+// validAddr reports whether s is an IP address, as a gateway writes one.
+func validAddr(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
+
 // complete fills in the facts the engine owns.
 func (e *Engine) complete(set *policySet, in *Input) {
 	if in.Now == 0 {
 		in.Now = e.now().Unix()
 	}
 	in.Client.AllowListed = set.isAllowListed(in.Client.IP)
+	if in.Client.IP != "" && !validAddr(in.Client.IP) {
+		in.Client.IPUnknown = true
+	}
 	in.Request.PathClass = ""
 	if in.Request.Route != "" {
 		in.Request.PathClass = set.pathClass(in.Request.Route, in.Request.Path)

@@ -207,6 +207,7 @@ type policySet struct {
 type knobs struct {
 	allowListed     *netipx.IPSet
 	ipWindow        time.Duration
+	maxFailures     int
 	routePrefixes   map[string][]string
 	defaultPrefixes []string
 }
@@ -265,6 +266,7 @@ type configData struct {
 	} `json:"recovery"`
 	Access *struct {
 		RequireProduct      *bool                `json:"require_product"`
+		BlockAnonymizers    *bool                `json:"block_anonymizers"`
 		StepUpWindowSeconds *int                 `json:"step_up_window_seconds"`
 		StepUpMethods       *[]string            `json:"step_up_methods"`
 		DefaultRoute        *routeData           `json:"default_route"`
@@ -436,6 +438,10 @@ func readKnobs(data map[string]any) (knobs, error) {
 	if k.ipWindow <= 0 {
 		return k, errors.New("data.portcullis.config.throttle.ip_failure_window_seconds must be positive")
 	}
+	k.maxFailures = *cfg.Lockout.MaxConsecutiveFailures
+	if k.maxFailures <= 0 {
+		return k, errors.New("data.portcullis.config.lockout.max_consecutive_failures must be positive")
+	}
 	k.defaultPrefixes = normalisePrefixes(cfg.Access.DefaultRoute.SensitivePrefixes)
 	k.routePrefixes = map[string][]string{}
 	for name, r := range cfg.Access.Routes {
@@ -503,8 +509,8 @@ func (k *knobs) containsAddr(addr netip.Addr) bool {
 
 // checkCacheable makes sure the rules behind access's route_decision read
 // only the input fields the access cache is keyed by. A policy that reads
-// anything else (the time, the client, the raw path) would be cached wrongly,
-// so it is refused at load.
+// anything else (the time, the client address or its failure count, the raw
+// path) would be cached wrongly, so it is refused at load.
 func checkCacheable(c *ast.Compiler, ref ast.Ref) error {
 	seen := map[*ast.Rule]bool{}
 	var queue []*ast.Rule
@@ -576,6 +582,10 @@ func cacheableInput(x ast.Ref) bool {
 		return len(parts) >= 2 && parts[1] == "methods"
 	case parts[0] == "request":
 		return len(parts) >= 2 && (parts[1] == "route" || parts[1] == "method" || parts[1] == "path_class")
+	case parts[0] == "client":
+		// The address's facts, never the address itself: sessions from
+		// addresses alike share entries.
+		return len(parts) >= 2 && (parts[1] == "facts" || parts[1] == "ip_unknown" || parts[1] == "allow_listed")
 	}
 	return false
 }

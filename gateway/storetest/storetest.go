@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
 	}{
 		{"Users", userTests()},
 		{"LoginFailures", loginFailureTests()},
+		{"Locks", lockTests()},
 		{"Hits", hitTests()},
 		{"Sessions", sessionTests()},
 		{"Grants", grantTests()},

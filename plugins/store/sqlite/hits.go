@@ -34,6 +34,20 @@ func (s *Store) AddHit(ctx context.Context, key string, window time.Duration, no
 	return n, nil
 }
 
+// ReleaseHit takes one hit back from the window that contains now.
+func (s *Store) ReleaseHit(ctx context.Context, key string, window time.Duration, now time.Time) error {
+	if window <= 0 {
+		return storeErr("release hit", errors.New("window must be positive"))
+	}
+	_, err := s.write.ExecContext(ctx, `UPDATE hits SET count = count - 1
+		WHERE name = ? AND window_ns = ? AND window_start = ? AND count > 0`,
+		key, int64(window), windowStart(now, window))
+	if err != nil {
+		return storeErr("release hit", err)
+	}
+	return nil
+}
+
 // Hits returns the count in the window of the given length that contains
 // now, without adding to it.
 func (s *Store) Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {

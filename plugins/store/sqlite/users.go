@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/portcullis/portcullis/gateway"
 )
@@ -84,6 +85,16 @@ func (s *Store) UpdateUser(ctx context.Context, u gateway.User) error {
 	return nil
 }
 
+// SetPasswordHash replaces the user's password hash in one statement.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string, at time.Time) error {
+	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`,
+		hash, timeArg(at), userID))
+	if err != nil {
+		return storeErr("set password hash", err)
+	}
+	return nil
+}
+
 // AddLoginFailure adds one to the user's failed logins in a single
 // statement, so concurrent failures all count.
 func (s *Store) AddLoginFailure(ctx context.Context, userID string) (int, error) {
@@ -104,6 +115,44 @@ func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
 		return storeErr("reset login failures", err)
 	}
 	return nil
+}
+
+// ConfirmLogin resets the failures of an unlocked user with fewer than
+// maxFailures of them, in one statement.
+func (s *Store) ConfirmLogin(ctx context.Context, userID string, maxFailures int) (bool, error) {
+	res, err := s.write.ExecContext(ctx,
+		`UPDATE users SET failed_logins = 0 WHERE id = ? AND NOT locked AND failed_logins < ?`, userID, maxFailures)
+	if err != nil {
+		return false, storeErr("confirm login", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, storeErr("confirm login", err)
+	} else if n == 1 {
+		return true, nil
+	}
+	if _, err := s.UserByID(ctx, userID); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// LockUser locks an unlocked user in one statement.
+func (s *Store) LockUser(ctx context.Context, userID string, at time.Time) (bool, error) {
+	res, err := s.write.ExecContext(ctx,
+		`UPDATE users SET locked = 1, locked_at = ?, updated_at = ? WHERE id = ? AND NOT locked`,
+		timeArg(at), timeArg(at), userID)
+	if err != nil {
+		return false, storeErr("lock user", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, storeErr("lock user", err)
+	} else if n == 1 {
+		return true, nil
+	}
+	if _, err := s.UserByID(ctx, userID); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // productsArg encodes a user's products as a JSON array; nil becomes [].
