@@ -190,12 +190,20 @@ func TestOpenRejectsCorruptTree(t *testing.T) {
 	}
 }
 
-// alternate is a database that answers differently from the standard one:
-// 127.0.0.1 becomes a VPN and 127.0.0.2 becomes clean.
-var alternate = []geoip2.AnonymousIP{
-	{Network: netip.MustParsePrefix("127.0.0.1/32"), IsAnonymousVPN: true},
-	{Network: netip.MustParsePrefix("127.0.0.3/32"), IsTorExitNode: true},
-}
+// alternate is a database that answers differently from the standard one,
+// as a legitimate update does: 127.0.0.1 becomes a VPN and 127.0.0.2 is
+// delisted; everything else stays. (A replacement that delists most of
+// the standard networks is refused by the canary check; see
+// TestReloadSanityChecks.)
+var alternate = func() []geoip2.AnonymousIP {
+	recs := []geoip2.AnonymousIP{{Network: netip.MustParsePrefix("127.0.0.1/32"), IsAnonymousVPN: true}}
+	for _, rec := range geoiptest.AnonymousIP {
+		if rec.Network != netip.MustParsePrefix("127.0.0.2/32") {
+			recs = append(recs, rec)
+		}
+	}
+	return recs
+}()
 
 func TestReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "anon.mmdb")

@@ -45,7 +45,10 @@ type HTTPCarrierConfig struct {
 	// one of our line types maps to itself unless listed. Any other value
 	// is an error, so the Classifier reports Unknown.
 	Types map[string]string
-	// Client sends the requests; nil means a client of its own.
+	// Client sends the requests; nil means a client of its own. The
+	// lookup uses a copy that never follows redirects (the secret must not
+	// reach another address), so a 3xx answer is a failed lookup; the
+	// Client given is not modified.
 	Client *http.Client
 	// Timeout bounds one lookup; zero means DefaultCarrierTimeout.
 	Timeout time.Duration
@@ -113,11 +116,8 @@ func NewHTTPCarrierLookup(cfg HTTPCarrierConfig) (*HTTPCarrierLookup, error) {
 		secret:  cfg.Secret,
 		field:   field,
 		types:   types,
-		client:  cfg.Client,
+		client:  noRedirects(cfg.Client),
 		timeout: cfg.Timeout,
-	}
-	if l.client == nil {
-		l.client = &http.Client{}
 	}
 	if l.timeout == 0 {
 		l.timeout = DefaultCarrierTimeout
@@ -148,6 +148,9 @@ func (l *HTTPCarrierLookup) LineType(ctx context.Context, e164 string) (string, 
 		return "", fmt.Errorf("phone: carrier lookup: %w", withoutURL(err))
 	}
 	defer resp.Body.Close()
+	// Redirects are not followed (see noRedirects), so a 3xx ends here as
+	// a failure like any other non-2xx status; Location is not reported,
+	// as it may quote the number.
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxCarrierResponse))
 		return "", fmt.Errorf("phone: carrier lookup: status %s", resp.Status)
@@ -175,6 +178,22 @@ func (l *HTTPCarrierLookup) LineType(ctx context.Context, e164 string) (string, 
 		return "", fmt.Errorf("phone: carrier lookup: unmapped line type %q", s)
 	}
 	return t, nil
+}
+
+// noRedirects returns a copy of c (or a new client when c is nil) that
+// returns a redirect response to the caller instead of following it: a
+// redirect would resend the secret header to whatever address the
+// provider, or whoever answers in its place, names. The caller's client,
+// which may be shared, is left as it was.
+func noRedirects(c *http.Client) *http.Client {
+	var own http.Client
+	if c != nil {
+		own = *c
+	}
+	own.CheckRedirect = func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}
+	return &own
 }
 
 // withoutURL drops the request URL, which contains the phone number, from

@@ -413,3 +413,81 @@ func BenchmarkClassifyWithCarrier(b *testing.B) {
 		c.Classify(ctx, "+1 650 253 0000")
 	}
 }
+
+// TestCarrierRedirectIsNotFollowed checks that a redirect from the
+// provider, to another host or the same one, is a failed lookup: the
+// target never receives a request (so never sees the secret), the answer
+// is unknown, and the client passed in is left as it was.
+func TestCarrierRedirectIsNotFollowed(t *testing.T) {
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		for _, shared := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d shared client %v", code, shared), func(t *testing.T) {
+				var (
+					mu      sync.Mutex
+					leaked  []string // X-Api-Key values the redirect target received
+					targets atomic.Int32
+				)
+				target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					targets.Add(1)
+					mu.Lock()
+					leaked = append(leaked, r.Header.Get("X-Api-Key"))
+					mu.Unlock()
+					jsonBody(`{"carrier": {"type": "landline"}}`)(w)
+				}))
+				t.Cleanup(target.Close)
+
+				var provider atomic.Int32
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					provider.Add(1)
+					http.Redirect(w, r, target.URL+r.URL.Path, code)
+				}))
+				t.Cleanup(srv.Close)
+				var client *http.Client
+				if shared {
+					client = srv.Client()
+				}
+				l, err := NewHTTPCarrierLookup(HTTPCarrierConfig{
+					URL:    srv.URL + "/v1/{e164}",
+					Header: "X-Api-Key",
+					Secret: "s3cret",
+					Field:  "carrier.type",
+					Types:  providerTypes,
+					Client: client,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if client != nil && client.CheckRedirect != nil {
+					t.Error("NewHTTPCarrierLookup modified the client passed in")
+				}
+
+				if _, err := l.LineType(t.Context(), "+16502530000"); err == nil ||
+					!strings.Contains(err.Error(), fmt.Sprint(code)) {
+					t.Errorf("LineType error = %v, want status %d", err, code)
+				}
+
+				var logs bytes.Buffer
+				c := newClassifier(t, Config{Carrier: l, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+				facts, _, err := c.Classify(t.Context(), "+44 7400 123456")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if facts.LineType != Unknown || facts.Source != SourceCarrier {
+					t.Errorf("facts = %+v, want unknown from carrier (failed closed)", facts)
+				}
+				if !strings.Contains(logs.String(), "carrier lookup failed") {
+					t.Errorf("redirect not logged as a failed lookup:\n%s", logs.String())
+				}
+				if provider.Load() != 2 {
+					t.Errorf("provider called %d times, want 2", provider.Load())
+				}
+				if n := targets.Load(); n != 0 {
+					mu.Lock()
+					defer mu.Unlock()
+					t.Errorf("redirect target received %d requests (X-Api-Key %q)", n, leaked)
+				}
+			})
+		}
+	}
+}

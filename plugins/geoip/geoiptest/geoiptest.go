@@ -77,11 +77,30 @@ func Generate(dir string) error {
 	return nil
 }
 
+// Options change the metadata of a database written with
+// WriteAnonymousIPWith, for tests of what a reload accepts.
+type Options struct {
+	// BuildTime is the database's build_epoch; zero means the fixed time
+	// of the standard test databases.
+	BuildTime time.Time
+	// DatabaseType is the database_type; empty means the standard one.
+	DatabaseType string
+}
+
 // WriteAnonymousIP writes a GeoIP2-Anonymous-IP database holding records,
 // each for its Network. is_anonymous is set whenever any other flag is,
 // as in the real database; only true flags are stored.
 func WriteAnonymousIP(w io.Writer, records []geoip2.AnonymousIP) error {
-	tree, err := newTree("GeoIP2-Anonymous-IP", "Portcullis test Anonymous-IP database")
+	return WriteAnonymousIPWith(w, Options{}, records)
+}
+
+// WriteAnonymousIPWith is WriteAnonymousIP with the metadata changed by
+// opts.
+func WriteAnonymousIPWith(w io.Writer, opts Options, records []geoip2.AnonymousIP) error {
+	if opts.DatabaseType == "" {
+		opts.DatabaseType = "GeoIP2-Anonymous-IP"
+	}
+	tree, err := newTree(opts, "Portcullis test Anonymous-IP database")
 	if err != nil {
 		return err
 	}
@@ -108,7 +127,7 @@ func WriteAnonymousIP(w io.Writer, records []geoip2.AnonymousIP) error {
 // WriteCountry writes a GeoLite2-Country database holding country.iso_code
 // for each network.
 func WriteCountry(w io.Writer, networks []CountryNetwork) error {
-	tree, err := newTree("GeoLite2-Country", "Portcullis test Country database")
+	tree, err := newTree(Options{DatabaseType: "GeoLite2-Country"}, "Portcullis test Country database")
 	if err != nil {
 		return err
 	}
@@ -123,10 +142,14 @@ func WriteCountry(w io.Writer, networks []CountryNetwork) error {
 	return write(tree, w)
 }
 
-func newTree(dbType, description string) (*mmdbwriter.Tree, error) {
+func newTree(opts Options, description string) (*mmdbwriter.Tree, error) {
+	epoch := buildEpoch
+	if !opts.BuildTime.IsZero() {
+		epoch = opts.BuildTime.Unix()
+	}
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
-		BuildEpoch:   buildEpoch,
-		DatabaseType: dbType,
+		BuildEpoch:   epoch,
+		DatabaseType: opts.DatabaseType,
 		Description:  map[string]string{"en": description},
 		Languages:    []string{"en"},
 		// The test ranges are loopback and documentation networks, which
@@ -135,7 +158,7 @@ func newTree(dbType, description string) (*mmdbwriter.Tree, error) {
 		RecordSize:              24,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("geoiptest: new %s tree: %w", dbType, err)
+		return nil, fmt.Errorf("geoiptest: new %s tree: %w", opts.DatabaseType, err)
 	}
 	return tree, nil
 }
