@@ -45,6 +45,22 @@ func rootCertPath(dataDir string) string { return filepath.Join(caDir(dataDir), 
 func rootPEMPath(dataDir string) string  { return filepath.Join(dataDir, "ca.pem") }
 func storageDir(dataDir string) string   { return filepath.Join(dataDir, "certmagic") }
 
+// KeyFiles returns the private key files that cfg keeps on disk and that
+// start-up checks for loose permissions: the local CA's key in internal mode,
+// the configured key in files mode. Keys that certmagic stores are written
+// 0600 by certmagic itself.
+func KeyFiles(cfg Config) []string {
+	switch cfg.Mode {
+	case ModeInternal:
+		return []string{rootKeyPath(cfg.DataDir)}
+	case ModeFiles:
+		if cfg.Files.Key != "" {
+			return []string{cfg.Files.Key}
+		}
+	}
+	return nil
+}
+
 // localCA is the internal mode's certificate authority.
 type localCA struct {
 	cert    *x509.Certificate

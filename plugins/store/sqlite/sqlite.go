@@ -56,7 +56,10 @@ type Store struct {
 var _ gateway.Store = (*Store)(nil)
 
 // Open opens the database file at path, creating it if it does not exist,
-// and applies any migrations it lacks. The directory must exist.
+// and applies any migrations it lacks. The directory must exist. A new file
+// is created with mode 0600 whatever the umask, and SQLite gives its -wal
+// and -shm files the database file's mode: the file holds signing keys and
+// password hashes.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: open: no path")
@@ -77,6 +80,9 @@ func open(ctx context.Context, path string, ms []migration) (*Store, error) {
 	if err := checkPath(abs); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
+	if err := createPrivate(abs); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
 	write, err := sql.Open("sqlite", dsn(abs, url.Values{
 		"_busy_timeout": {fmt.Sprint(busyTimeout.Milliseconds())},
 		"_foreign_keys": {"on"},
@@ -91,6 +97,10 @@ func open(ctx context.Context, path string, ms []migration) (*Store, error) {
 	// The first connection checks that the file is a database and switches
 	// it to WAL, which the readers rely on.
 	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	if err := tightenSidecars(abs); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -135,6 +145,53 @@ func checkPath(abs string) error {
 	return nil
 }
 
+// createPrivate creates an empty database file at abs with mode 0600 unless
+// a file is already there. SQLite itself would create it 0644 less the
+// umask.
+func createPrivate(abs string) error {
+	f, err := os.OpenFile(abs, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// The umask may have taken bits from 0600 (a umask of 0277 would leave
+	// the file unwritable); set the mode exactly.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// tightenSidecars gives the -wal and -shm files next to the database at abs
+// no permission the database file lacks. SQLite copies the database's mode
+// only onto sidecars it creates; ones left by a crash, or by a release that
+// created the database 0644, keep theirs.
+func tightenSidecars(abs string) error {
+	db, err := os.Stat(abs)
+	if err != nil {
+		return err
+	}
+	want := db.Mode().Perm()
+	for _, p := range []string{abs + "-wal", abs + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if perm := fi.Mode().Perm(); perm&^want != 0 {
+			if err := os.Chmod(p, perm&want); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // dsn returns the driver's name for the file at abs: a file: URI, so that
 // any character in the path is escaped, with the driver's parameters.
 func dsn(abs string, params url.Values) string {
@@ -154,14 +211,19 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 	return sub
 }
 
-// Ping reports whether the database file can be read.
+// Ping reports whether the database file can be read and written: it reads
+// the schema version through the readers and commits an update of the
+// heartbeat row through the writer, a row that means nothing else. A file
+// that opened read-only, a full disk or a lost lock fail it, as they would
+// fail every sign-in.
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	if err := s.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+	if _, err := schemaVersion(ctx, s.read); err != nil {
+		return fmt.Errorf("sqlite: ping: read: %w", err)
 	}
-	if err := s.write.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+	_, err := s.write.ExecContext(ctx, `INSERT INTO heartbeat (id, beats) VALUES (1, 1)
+		ON CONFLICT (id) DO UPDATE SET beats = beats + 1`)
+	if err != nil {
+		return fmt.Errorf("sqlite: ping: write: %w", err)
 	}
 	return nil
 }
