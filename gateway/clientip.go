@@ -12,7 +12,15 @@ import (
 // X-Forwarded-For is read from the right and the first address not in a
 // trusted network is the client. A client can prepend anything it likes to
 // X-Forwarded-For, so entries left of the first untrusted one are ignored.
-// The zero Addr means the peer address could not be parsed.
+//
+// The zero Addr means the client address is unknown: the peer address could
+// not be parsed, or a trusted hop's X-Forwarded-For could not be read (an
+// empty entry, "unknown", a zone, a leading zero, any other garbage).
+// Falling back to the last good hop would charge the request to a proxy's
+// own, clean address and its throttle bucket, so callers must treat the
+// zero Addr as unknown (see Server.clientFacts) and never look it up or
+// count failures against it. A header value that is empty as a whole is
+// no hop at all and is skipped.
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	peer := peerAddr(r.RemoteAddr)
 	if !peer.IsValid() || !inPrefixes(peer, trusted) {
@@ -21,13 +29,16 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	client := peer
 	values := r.Header.Values("X-Forwarded-For")
 	for i := len(values) - 1; i >= 0; i-- {
+		if strings.TrimSpace(values[i]) == "" {
+			continue
+		}
 		entries := strings.Split(values[i], ",")
 		for j := len(entries) - 1; j >= 0; j-- {
 			addr, ok := parseForwardedAddr(entries[j])
 			if !ok {
 				// Garbage from a hop we trust to append properly:
-				// the hop that forwarded it is as far as we can see.
-				return client
+				// who sent the request cannot be known.
+				return netip.Addr{}
 			}
 			client = addr
 			if !inPrefixes(addr, trusted) {

@@ -3,8 +3,12 @@ package gateway
 import (
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 )
+
+// unknown is how the zero netip.Addr prints: the client address is unknown.
+const unknown = "invalid IP"
 
 func TestClientIP(t *testing.T) {
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
@@ -23,14 +27,18 @@ func TestClientIP(t *testing.T) {
 		{"multiple header lines", "10.0.0.2:443", []string{"1.2.3.4", "203.0.113.9, 10.1.1.1"}, "203.0.113.9"},
 		{"trusted peer, no header", "10.0.0.2:443", nil, "10.0.0.2"},
 		{"trusted peer, empty header", "10.0.0.2:443", []string{""}, "10.0.0.2"},
-		{"garbage at the right stops at the proxy", "10.0.0.2:443", []string{"203.0.113.9, nonsense"}, "10.0.0.2"},
+		{"garbage at the right is unknown", "10.0.0.2:443", []string{"203.0.113.9, nonsense"}, unknown},
+		{"garbage behind a trusted hop is unknown", "10.0.0.2:443", []string{"garbage, 10.1.1.1"}, unknown},
+		{"garbage left of the client is ignored", "10.0.0.2:443", []string{"garbage, 203.0.113.9"}, "203.0.113.9"},
+		{"garbage from an untrusted peer is ignored", "198.51.100.7:5555", []string{"unknown"}, "198.51.100.7"},
+		{"unparseable peer is unknown", "not-an-address", nil, unknown},
 		{"all trusted", "10.0.0.2:443", []string{"10.9.9.9, 10.1.1.1"}, "10.9.9.9"},
 		{"entry with port", "10.0.0.2:443", []string{"203.0.113.9:1234"}, "203.0.113.9"},
 		{"ipv6 peer", "[2001:db8::1]:443", nil, "2001:db8::1"},
 		{"ipv6 bracketed entry", "[fd00::1]:443", []string{"[2001:db8::5]"}, "2001:db8::5"},
 		{"ipv6 bracketed with port", "[fd00::1]:443", []string{"[2001:db8::5]:80"}, "2001:db8::5"},
 		{"mapped ipv4 peer", "[::ffff:10.0.0.2]:443", []string{"203.0.113.9"}, "203.0.113.9"},
-		{"zone refused", "10.0.0.2:443", []string{"fe80::1%eth0"}, "10.0.0.2"},
+		{"zone refused", "10.0.0.2:443", []string{"fe80::1%eth0"}, unknown},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,13 +53,37 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
+// TestClientIPUnreadableForwardedForIsUnknown: a trusted proxy's
+// X-Forwarded-For that cannot be read gives no client address, never the
+// proxy's own (which is clean and would share its throttle bucket).
+func TestClientIPUnreadableForwardedForIsUnknown(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, xff := range []string{"1.2.3.4, ", "1.2.3.4, garbage", "unknown", "1.2.3.4%eth0", "01.2.3.4"} {
+		t.Run(xff, func(t *testing.T) {
+			r := &http.Request{RemoteAddr: "10.0.0.2:443", Header: http.Header{"X-Forwarded-For": {xff}}}
+			if got := ClientIP(r, trusted); got.IsValid() {
+				t.Fatalf("ClientIP with X-Forwarded-For %q = %s, want unknown", xff, got)
+			}
+			// The same header from an untrusted peer is ignored.
+			r.RemoteAddr = "198.51.100.7:5555"
+			if got := ClientIP(r, trusted); got != netip.MustParseAddr("198.51.100.7") {
+				t.Fatalf("untrusted peer with X-Forwarded-For %q = %s, want the peer", xff, got)
+			}
+		})
+	}
+}
+
 // FuzzClientIP checks the two promises that matter: an untrusted peer is
 // always the answer, whatever the header says; and with a trusted peer the
-// answer is either in a trusted network or appears in the header.
+// answer is either in a trusted network or appears in the header, or is
+// unknown only because the header holds an entry that does not parse.
 func FuzzClientIP(f *testing.F) {
 	f.Add("10.0.0.2:443", "203.0.113.9")
 	f.Add("198.51.100.7:1", "1.2.3.4, 10.0.0.1")
 	f.Add("10.0.0.2:443", "[::1]:80,,  ,x")
+	f.Add("10.0.0.2:443", "1.2.3.4, ")
+	f.Add("10.0.0.2:443", "unknown")
+	f.Add("10.0.0.2:443", "01.2.3.4")
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	f.Fuzz(func(t *testing.T, remote, xff string) {
 		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
@@ -70,7 +102,16 @@ func FuzzClientIP(f *testing.F) {
 			return
 		}
 		if !got.IsValid() {
-			t.Fatalf("trusted peer %s gave an invalid address", peer)
+			garbage := false
+			for _, e := range splitComma(xff) {
+				if _, ok := parseForwardedAddr(e); !ok {
+					garbage = true
+				}
+			}
+			if !garbage || strings.TrimSpace(xff) == "" {
+				t.Fatalf("trusted peer %s gave unknown for the readable header %q", peer, xff)
+			}
+			return
 		}
 		if got != peer && !inPrefixes(got, trusted) {
 			found := false

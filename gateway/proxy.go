@@ -94,8 +94,13 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(rt.route.Upstream)
 	pr.Out.Host = pr.In.Host
 	s.stripIdentityHeaders(pr.Out.Header)
-	client := s.clientIP(pr.In)
-	pr.Out.Header.Set("X-Forwarded-For", client.String())
+	if client := s.clientIP(pr.In); client.IsValid() {
+		pr.Out.Header.Set("X-Forwarded-For", client.String())
+	} else {
+		// Unknown (the policy let it through): pass on no address rather
+		// than the unreadable header.
+		pr.Out.Header.Del("X-Forwarded-For")
+	}
 	pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
 	pr.Out.Header["X-Forwarded-Proto"] = httpsValue
 	// The session cookie is the gateway's; the upstream never needs it.

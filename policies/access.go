@@ -21,13 +21,19 @@ import (
 //     step_up_window_seconds). The policy's full decision rule applies the
 //     same limits for `opa test` and Explain; a test keeps both in step.
 //   - route_decision may read request.route, request.method,
-//     request.path_class, whether a session exists, session.methods and the
-//     account's facts, and load refuses a policy whose route_decision reads
-//     anything else. It is evaluated with exactly those fields, and the key
-//     holds all of them: route, method, path class, the account and
-//     session-method facts, and the policy revision. A key therefore names
-//     exactly one possible answer, and a step-up, a lock or a new product
-//     changes the key instead of needing an invalidation.
+//     request.path_class, whether a session exists, session.methods, the
+//     account's facts and the client address's facts (client.facts,
+//     client.ip_unknown, client.allow_listed), and load refuses a policy
+//     whose route_decision reads anything else. It is evaluated with
+//     exactly those fields, and the key holds all of them: route, method,
+//     path class, the account, session-method and address facts, and the
+//     policy revision. A key therefore names exactly one possible answer,
+//     and a step-up, a lock, a new product or a move to a VPN changes the
+//     key instead of needing an invalidation.
+//   - The client address enters as its facts, never as the address, so
+//     every clean address shares entries and the cache stays as effective
+//     as before; the facts themselves come from the gateway's signal
+//     source, which caches them per address.
 //   - Session IDs are secrets and never enter the input, so they are not
 //     in the key either; sessions with identical facts share entries, which
 //     is correct because the cached answer cannot tell them apart.
@@ -40,6 +46,7 @@ type accessKey struct {
 	method    string
 	pathClass string
 	facts     string // the account and session methods, see factsKey
+	client    string // the address's facts, see clientKey
 }
 
 // factsKey encodes the part of the input, besides the request, that
@@ -85,6 +92,26 @@ func factsKey(a *Account, methods []string) string {
 	return b.String()
 }
 
+// clientKey encodes the part of Client that route_decision may read: the
+// address's facts, whether it is unknown and whether it is allow-listed,
+// never the address. TestClientKeyCoversFacts fails when IPFacts or Client
+// gains a field it misses.
+func clientKey(c *Client) string {
+	b := make([]byte, 0, 16+len(c.Facts.Country))
+	for _, v := range [...]bool{
+		c.IPUnknown, c.AllowListed,
+		c.Facts.Checked, c.Facts.AnonymousVPN, c.Facts.PublicProxy, c.Facts.TorExitNode,
+		c.Facts.HostingProvider, c.Facts.ResidentialProxy, c.Facts.Anonymous,
+	} {
+		if v {
+			b = append(b, '1')
+		} else {
+			b = append(b, '0')
+		}
+	}
+	return string(append(b, c.Facts.Country...))
+}
+
 func (e *Engine) decideAccess(ctx context.Context, set *policySet, in *Input) (Decision, error) {
 	var err error
 	key := accessKey{
@@ -93,11 +120,13 @@ func (e *Engine) decideAccess(ctx context.Context, set *policySet, in *Input) (D
 		method:    in.Request.Method,
 		pathClass: in.Request.PathClass,
 		facts:     factsKey(&in.Account, in.Session.Methods),
+		client:    clientKey(&in.Client),
 	}
 	rd, ok := e.cache.Get(key)
 	if !ok {
 		narrow := Input{
 			Point:   PointAccess,
+			Client:  Client{IPUnknown: in.Client.IPUnknown, AllowListed: in.Client.AllowListed, Facts: in.Client.Facts},
 			Account: in.Account,
 			Request: Request{Route: in.Request.Route, Method: in.Request.Method, PathClass: in.Request.PathClass},
 			Session: &Session{Methods: in.Session.Methods},

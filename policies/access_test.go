@@ -47,6 +47,11 @@ func TestAccessCacheMatchesPolicy(t *testing.T) {
 		func(in *Input) { in.Account.SecondFactors = nil },
 		func(in *Input) { in.Account.SecurityPhone.LineType = "voip" },
 		func(in *Input) { in.Session = nil },
+		func(in *Input) { in.Client.Facts.AnonymousVPN, in.Client.Facts.Anonymous = true, true },
+		func(in *Input) { in.Client.Facts.TorExitNode = true },
+		func(in *Input) { in.Client.Facts = IPFacts{} },
+		func(in *Input) { in.Client = Client{IPUnknown: true} },
+		func(in *Input) { in.Client.IP = "invalid IP" },
 	} {
 		in := accessInput("/transfers", now-60)
 		mutate(&in)
@@ -98,7 +103,9 @@ func TestAccessCacheFollowsStepUpAndReload(t *testing.T) {
 func TestRouteDecisionMustBeCacheable(t *testing.T) {
 	for _, tc := range []struct{ name, rule string }{
 		{"time", `route_refusal := "late" if input.now > 0`},
-		{"client", `route_refusal := "vpn" if input.client.facts.anonymous_vpn`},
+		{"client address", `route_refusal := "vpn" if input.client.ip == "203.0.113.9"`},
+		{"client failures", `route_refusal := "busy" if input.client.recent_failures > 3`},
+		{"whole client", `route_refusal := "odd" if count(input.client) > 9`},
 		{"raw path", `route_refusal := "admin" if startswith(input.request.path, "/admin")`},
 		{"session time", `route_refusal := "old" if input.session.created < 5`},
 		{"whole session", `route_refusal := "odd" if count(input.session) > 9`},

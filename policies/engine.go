@@ -192,12 +192,20 @@ func (e *Engine) reload(ctx context.Context, src *sources) error {
 	return nil
 }
 
+// maxWatchBackoff caps how long Watch waits between tries while the policy
+// directory cannot be read.
+const maxWatchBackoff = time.Minute
+
 // Watch reloads the policies whenever the files in Config.Dir change,
 // checking every interval (a second when interval is 0) until ctx ends. It
 // hashes the files' contents rather than trusting modification times, so
 // an edit within the same second is still seen, and retries a broken
-// revision only once it changes again. With the embedded policies it
-// returns at once.
+// revision only once it changes again. While the directory cannot be read
+// (removed, unmounted, permissions) it backs off: the wait doubles after
+// each failed read up to a minute (or interval, if longer), and each
+// failure is logged once, so a missing directory does not log every
+// second; the first good read logs the recovery and restores interval.
+// With the embedded policies it returns at once.
 func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 	if e.fsys == nil {
 		return
@@ -205,7 +213,9 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	t := time.NewTicker(interval)
+	ceiling := max(interval, maxWatchBackoff)
+	wait, failures := interval, 0
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
@@ -215,8 +225,16 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 		}
 		src, err := e.read(false)
 		if err != nil {
-			e.logger.Error("policy watch failed", "source", e.origin, "error", err)
+			failures++
+			wait = min(wait*2, ceiling)
+			e.logger.Error("policy watch failed", "source", e.origin, "failures", failures,
+				"retry_in", wait.String(), "error", err)
+			t.Reset(wait)
 			continue
+		}
+		if failures > 0 {
+			e.logger.Info("policy watch recovered", "source", e.origin, "failures", failures)
+			wait, failures = interval, 0
 		}
 		e.reloadMu.Lock()
 		skip := src.revision == e.current.Load().revision || src.revision == e.lastFailed
@@ -224,6 +242,7 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 		if !skip {
 			_ = e.reload(ctx, src) // logged by reload
 		}
+		t.Reset(wait)
 	}
 }
 

@@ -56,3 +56,46 @@ func TestFactsKeyCoversAccount(t *testing.T) {
 		seen[k] = "methods"
 	}
 }
+
+// TestClientKeyCoversFacts guards the access cache the same way for the
+// client address: inputs whose address facts differ in any field must not
+// share a key, and inputs that differ only in the address (or its failure
+// count, which route_decision may not read) must.
+func TestClientKeyCoversFacts(t *testing.T) {
+	if n := reflect.TypeFor[IPFacts]().NumField(); n != 8 {
+		t.Fatalf("IPFacts has %d fields; clientKey encodes 8: add the new one to it and to this test", n)
+	}
+	if n := reflect.TypeFor[Client]().NumField(); n != 5 {
+		t.Fatalf("Client has %d fields; clientKey encodes 3 of them and leaves out IP and RecentFailures: "+
+			"decide whether the new one belongs in the key and update this test", n)
+	}
+	base := Client{IP: "198.51.100.7", Facts: IPFacts{Checked: true, Country: "US"}}
+	variants := map[string]func(*Client){
+		"unknown":           func(c *Client) { c.IPUnknown = true },
+		"allow listed":      func(c *Client) { c.AllowListed = true },
+		"unchecked":         func(c *Client) { c.Facts.Checked = false },
+		"vpn":               func(c *Client) { c.Facts.AnonymousVPN = true },
+		"public proxy":      func(c *Client) { c.Facts.PublicProxy = true },
+		"tor":               func(c *Client) { c.Facts.TorExitNode = true },
+		"hosting":           func(c *Client) { c.Facts.HostingProvider = true },
+		"residential proxy": func(c *Client) { c.Facts.ResidentialProxy = true },
+		"anonymous":         func(c *Client) { c.Facts.Anonymous = true },
+		"country":           func(c *Client) { c.Facts.Country = "GB" },
+		"no country":        func(c *Client) { c.Facts.Country = "" },
+	}
+	seen := map[string]string{clientKey(&base): "base"}
+	for name, change := range variants {
+		c := base
+		change(&c)
+		k := clientKey(&c)
+		if other, dup := seen[k]; dup {
+			t.Errorf("%s and %s share the key %q", name, other, k)
+		}
+		seen[k] = name
+	}
+	same := base
+	same.IP, same.RecentFailures = "203.0.113.9", 7
+	if clientKey(&same) != clientKey(&base) {
+		t.Errorf("two clean addresses have different keys; the cache would be keyed by address")
+	}
+}

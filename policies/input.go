@@ -27,7 +27,8 @@ const (
 	// PointSettings is asked before a security setting changes (Change,
 	// Session).
 	PointSettings Point = "settings"
-	// PointAccess is asked for every proxied request (Request, Session).
+	// PointAccess is asked for every proxied request (Request, Session,
+	// Client).
 	PointAccess Point = "access"
 )
 
@@ -76,8 +77,16 @@ type Input struct {
 // Client describes the network a request came from.
 type Client struct {
 	// IP is the client address as the gateway determined it (after
-	// trusted proxies).
+	// trusted proxies); empty when IPUnknown.
 	IP string `json:"ip"`
+	// IPUnknown is true when the gateway could not tell who the client
+	// is: a trusted proxy's X-Forwarded-For could not be read, or the
+	// peer address did not parse. Facts are then empty and the shipped
+	// policies refuse with ip_unknown, which allow_unchecked_ip does not
+	// waive. Decide also sets it when IP is not empty but does not parse
+	// as an address, so a caller cannot pass an unreadable address off as
+	// merely unchecked.
+	IPUnknown bool `json:"ip_unknown,omitempty"`
 	// Facts are the anonymizer signals for IP.
 	Facts IPFacts `json:"facts"`
 	// AllowListed is true when IP lies in one of the policy data's

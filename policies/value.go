@@ -98,12 +98,16 @@ func (in *Input) value() ast.Value {
 }
 
 func (c *Client) value() ast.Value {
-	return ast.NewObject(
+	items := [][2]*ast.Term{
 		item("ip", str(c.IP)),
 		item("facts", ast.NewTerm(c.Facts.value())),
 		item("allow_listed", boolean(c.AllowListed)),
 		item("recent_failures", num(int64(c.RecentFailures))),
-	)
+	}
+	if c.IPUnknown { // omitempty, as in the JSON
+		items = append(items, item("ip_unknown", boolean(true)))
+	}
+	return ast.NewObject(items...)
 }
 
 func (f *IPFacts) value() ast.Value {
@@ -181,7 +185,7 @@ var knownTerms = func() map[string]*ast.Term {
 	m := map[string]*ast.Term{}
 	for _, k := range []string{
 		"point", "now", "client", "device", "account", "request", "session", "attempt", "code",
-		"change", "enrolment", "recovery", "ip", "facts", "allow_listed", "recent_failures",
+		"change", "enrolment", "recovery", "ip", "ip_unknown", "facts", "allow_listed", "recent_failures",
 		"checked", "anonymous_vpn", "public_proxy", "tor_exit_node", "hosting_provider",
 		"residential_proxy", "anonymous", "country", "recognised", "registered_at", "exists",
 		"locked", "consecutive_failures", "second_factors", "security_phone", "email_on_file",

@@ -13,6 +13,7 @@ func fullInput() Input {
 	in.Request.PathClass = "/transfers"
 	in.Client.Facts = IPFacts{Checked: true, AnonymousVPN: true, PublicProxy: true, TorExitNode: true, HostingProvider: true, ResidentialProxy: true, Anonymous: true, Country: "NL"}
 	in.Client.AllowListed = true
+	in.Client.IPUnknown = true
 	in.Client.RecentFailures = 3
 	in.Account.Locked = true
 	in.Account.ConsecutiveFailures = 2

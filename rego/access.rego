@@ -16,16 +16,26 @@
 #                   sensitive path) with the step-up methods to offer. It may
 #                   read only input.request.route, input.request.method,
 #                   input.request.path_class, input.session (present or
-#                   not), input.session.methods and input.account. The
+#                   not), input.session.methods, input.account and the
+#                   address's facts (input.client.facts, .ip_unknown,
+#                   .allow_listed; never input.client.ip). The
 #                   engine refuses to load a policy whose route_decision
 #                   reads anything else, evaluates it with those fields only
 #                   and caches the result by their values.
 #   decision        route_decision with the time limits applied. The engine
 #                   applies the same limits in Go to a cached route_decision,
 #                   so both answer alike.
+#
+# IP signals are checked on every request, not only at login: a session
+# opened from a clean address is refused once it moves to Tor, a VPN or an
+# address the gateway cannot read, with the login's reasons (ip.denials:
+# config.anonymizer.block, allow_unchecked_ip and allow_listed_networks
+# apply alike). config.access.block_anonymizers false turns this off and
+# leaves network checks to login alone.
 package portcullis.access
 
 import data.portcullis.config
+import data.portcullis.ip
 import data.portcullis.outcome
 import data.portcullis.session
 import data.portcullis.stepup
@@ -66,6 +76,9 @@ route_refusal := "no_session" if {
 	not input.account.exists
 } else := "account_locked" if {
 	input.account.locked
+} else := reason if {
+	config.access.block_anonymizers
+	reason := ip.denial
 } else := "route_not_permitted" if {
 	config.access.require_product
 	not input.request.route in object.get(input.account, "products", [])

@@ -16,9 +16,12 @@ live := {"methods": ["password"], "auth_time": now - 600, "last_seen": now - 30,
 
 stepped_up := object.union(live, {"methods": ["password", "sms"], "step_up_at": now - 60})
 
+clean_client := {"ip": "198.51.100.7", "facts": {"checked": true, "country": "US"}, "allow_listed": false}
+
 request(route, method, path, session) := {
 	"point": "access",
 	"now": now,
+	"client": clean_client,
 	"account": account,
 	"session": session,
 	"request": {"route": route, "host": "savings.example.com", "method": method, "path": path, "path_class": class(path)},
@@ -109,7 +112,8 @@ test_route_requiring_a_second_factor_refuses_a_password_only_session if {
 }
 
 test_route_decision_ignores_time if {
-	d := access.route_decision with input as object.remove(request("savings", "GET", "/transfers", {"methods": ["password"]}), ["now", "client"])
+	timeless := object.remove(request("savings", "GET", "/transfers", {"methods": ["password"]}), ["now", "client"])
+	d := access.route_decision with input as object.union(timeless, {"client": {"facts": {"checked": true}}})
 	d.allow
 	d.step_up_window_seconds == 600
 }
@@ -120,4 +124,58 @@ test_sensitive_path_without_any_step_up_method_is_unavailable if {
 
 test_request_without_a_route_is_denied_by_default if {
 	access.decision.reason == "policy_default_deny" with input as object.remove(request("savings", "GET", "/", live), ["request"])
+}
+
+from_client(client) := object.union(request("savings", "GET", "/accounts", live), {"client": client})
+
+vpn_client := {"ip": "203.0.113.40", "facts": {"checked": true, "anonymous": true, "anonymous_vpn": true}, "allow_listed": false}
+
+test_live_session_from_a_vpn_is_refused if {
+	d := access.decision with input as from_client(vpn_client)
+	not d.allow
+	d.reason == "ip_anonymous_vpn"
+	d.message == "use_private_network"
+}
+
+test_live_session_from_tor_is_refused_by_route_decision if {
+	d := access.route_decision with input as from_client({"facts": {"checked": true, "tor_exit_node": true}})
+	not d.allow
+	d.reason == "ip_tor_exit_node"
+}
+
+test_vpn_session_is_allowed_when_access_does_not_block_anonymizers if {
+	access.decision.allow with input as from_client(vpn_client)
+		with data.portcullis.config.access.block_anonymizers as false
+}
+
+test_vpn_session_is_allowed_when_the_flag_is_not_blocked if {
+	access.decision.allow with input as from_client(vpn_client)
+		with data.portcullis.config.anonymizer.block.anonymous_vpn as false
+}
+
+test_vpn_session_from_an_allow_listed_network_is_allowed if {
+	access.decision.allow with input as from_client(object.union(vpn_client, {"allow_listed": true}))
+}
+
+test_session_from_an_unknown_address_is_refused if {
+	d := access.decision with input as from_client({"ip": "", "ip_unknown": true, "facts": {"checked": false}})
+	not d.allow
+	d.reason == "ip_unknown"
+	d.message == "use_private_network"
+}
+
+test_session_from_an_unknown_address_is_refused_even_when_unchecked_addresses_are_allowed if {
+	d := access.decision with input as from_client({"ip_unknown": true, "facts": {"checked": false}})
+		with data.portcullis.config.anonymizer.allow_unchecked_ip as true
+	d.reason == "ip_unknown"
+}
+
+test_session_from_an_unknown_address_is_allowed_when_access_does_not_block_anonymizers if {
+	access.decision.allow with input as from_client({"ip_unknown": true, "facts": {"checked": false}})
+		with data.portcullis.config.access.block_anonymizers as false
+}
+
+test_locked_account_is_reported_before_the_network if {
+	d := access.decision with input as object.union(from_client(vpn_client), {"account": {"locked": true}})
+	d.reason == "account_locked"
 }

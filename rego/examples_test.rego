@@ -20,6 +20,10 @@ tor_client := {
 	"recent_failures": 0,
 }
 
+# unknown_client came through a trusted proxy whose X-Forwarded-For did not
+# parse ("1.2.3.4, garbage"): the gateway cannot tell who it is.
+unknown_client := {"ip": "", "ip_unknown": true, "facts": {"checked": false}, "allow_listed": false, "recent_failures": 0}
+
 security_phone := {"valid": true, "region": "US", "line_type": "fixed_line_or_mobile", "source": "prefix", "masked": "********67"}
 
 account := {
@@ -54,6 +58,10 @@ examples := {
 	"tor_login": {
 		"input": {"point": "login", "now": now, "client": tor_client, "device": new_device, "account": account, "request": login_request},
 		"expected": {"allow": false, "reason": "ip_tor_exit_node", "message": "use_private_network"},
+	},
+	"unreadable_forwarded_login": {
+		"input": {"point": "login", "now": now, "client": unknown_client, "device": new_device, "account": account, "request": login_request},
+		"expected": {"allow": false, "reason": "ip_unknown", "message": "use_private_network"},
 	},
 	"throttled_login": {
 		"input": {
@@ -145,6 +153,14 @@ examples := {
 		},
 		"expected": {"allow": false, "reason": "step_up_required", "step_up": ["sms", "voice", "totp"], "step_up_window_seconds": 600},
 	},
+	"vpn_session_access": {
+		"input": {
+			"point": "access", "now": now, "client": vpn_client, "device": registered_device, "account": account,
+			"session": {"methods": ["password"], "auth_time": now - 600, "last_seen": now - 30, "created": now - 600},
+			"request": {"route": "savings", "host": "savings.example.com", "path": "/accounts", "path_class": "", "method": "GET"},
+		},
+		"expected": {"allow": false, "reason": "ip_anonymous_vpn", "message": "use_private_network"},
+	},
 	"idle_session_access": {
 		"input": {
 			"point": "access", "now": now, "client": clean_client, "device": registered_device, "account": account,
@@ -170,6 +186,8 @@ test_vpn_login_is_denied if decided("vpn_login")
 
 test_tor_login_is_denied if decided("tor_login")
 
+test_unreadable_forwarded_login_is_refused if decided("unreadable_forwarded_login")
+
 test_throttled_login_is_denied if decided("throttled_login")
 
 test_right_password_on_a_registered_device_signs_in if decided("registered_device_login_password")
@@ -191,6 +209,8 @@ test_code_twenty_minutes_old_is_expired if decided("expired_code")
 test_settings_change_after_an_old_step_up_is_refused if decided("stale_settings_change")
 
 test_sensitive_path_access_needs_a_step_up if decided("sensitive_path_access")
+
+test_session_moved_to_a_vpn_is_refused if decided("vpn_session_access")
 
 test_idle_session_access_is_refused if decided("idle_session_access")
 

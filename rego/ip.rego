@@ -1,7 +1,16 @@
-# What the client's network says about a request: anonymizer flags from the
-# GeoIP data, whether it could be checked at all, and how many failures came
-# from the address recently. Facts are computed by the gateway; this package
-# only judges them.
+# What the client's network says about a request: whether the address is
+# known at all, anonymizer flags from the GeoIP data, whether it could be
+# checked, and how many failures came from the address recently. Facts are
+# computed by the gateway; this package only judges them.
+#
+# input.client.ip_unknown means the gateway could not tell who the client is
+# (a trusted proxy's X-Forwarded-For did not parse). That is refused as
+# ip_unknown whatever config.anonymizer.allow_unchecked_ip says: that knob
+# waives a missing GeoIP database for an address that is known, still
+# throttled on its own and still matched against allow_listed_networks. An
+# unknown address has none of that: there is nothing to look up, allow-list
+# or throttle, and a broken forwarding chain is a misconfiguration or
+# tampering, not an outage to ride out.
 package portcullis.ip
 
 import data.portcullis.config
@@ -9,6 +18,7 @@ import data.portcullis.config
 # priority ranks the network refusals from the most to the least specific;
 # when several apply, the first is the one reported.
 priority := {
+	"ip_unknown": -1,
 	"ip_tor_exit_node": 0,
 	"ip_public_proxy": 1,
 	"ip_anonymous_vpn": 2,
@@ -28,7 +38,9 @@ flagged := {concat("", ["ip_", flag]) |
 
 # denials is every network reason to refuse this client. An allow-listed
 # network (matched in Go against config.allow_listed_networks) is exempt.
-denials := flagged if {
+denials := {"ip_unknown"} if {
+	input.client.ip_unknown == true
+} else := flagged if {
 	not input.client.allow_listed
 	input.client.facts.checked
 } else := {"ip_unchecked"} if {

@@ -58,3 +58,18 @@ test_address_is_not_throttled_below_the_limit if {
 test_failure_count_names_the_window if {
 	ip.failure_count == {"count_ip_failure": true, "ip_failure_window_seconds": 900}
 }
+
+unknown := {"ip": "", "ip_unknown": true, "facts": {"checked": false}, "allow_listed": false, "recent_failures": 0}
+
+test_unreadable_forwarded_address_is_refused if {
+	ip.denial == "ip_unknown" with input as {"client": unknown}
+}
+
+test_unreadable_forwarded_address_is_refused_even_when_unchecked_addresses_are_allowed if {
+	ip.denial == "ip_unknown" with input as {"client": unknown}
+		with data.portcullis.config.anonymizer.allow_unchecked_ip as true
+}
+
+test_unknown_address_is_reported_before_any_flag if {
+	ip.denial == "ip_unknown" with input as {"client": object.union(unknown, {"facts": {"checked": true, "tor_exit_node": true}})}
+}

@@ -78,3 +78,11 @@ test_login_without_client_is_denied_by_default_when_unchecked_is_allowed if {
 	login.decision.reason == "policy_default_deny" with input as {"point": "login", "now": 1767225600}
 		with data.portcullis.config.anonymizer.allow_unchecked_ip as true
 }
+
+test_login_from_an_unreadable_forwarded_address_is_refused if {
+	d := login.decision with input as login_from({"ip": "", "ip_unknown": true, "facts": {"checked": false}})
+		with data.portcullis.config.anonymizer.allow_unchecked_ip as true
+	not d.allow
+	d.reason == "ip_unknown"
+	d.message == "use_private_network"
+}

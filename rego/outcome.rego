@@ -14,6 +14,7 @@ messages := {
 	"ip_hosting_provider": "use_private_network",
 	"ip_residential_proxy": "use_private_network",
 	"ip_unchecked": "try_later",
+	"ip_unknown": "use_private_network",
 	"ip_throttled": "try_later",
 	"account_locked": "account_locked",
 	"bad_credentials": "bad_credentials",
