@@ -35,6 +35,11 @@ type Config struct {
 	// SupportPhone is the number people are told to call when they cannot
 	// go on online; empty leaves it out of messages.
 	SupportPhone string
+	// PublicPort is the port browsers reach the gateway on when something
+	// in front of it listens on another port than the gateway sees in the
+	// Host header; 0 means the port of each request's Host. Return targets
+	// and sign-in codes are bound to it.
+	PublicPort int
 }
 
 // Route sends requests for a host and path prefix to an upstream app.
@@ -58,6 +63,9 @@ type SessionConfig struct {
 // Validate reports every problem with the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
+	if c.PublicPort < 0 || c.PublicPort > 65535 {
+		errs = append(errs, fmt.Errorf("public port %d is not a port", c.PublicPort))
+	}
 	names := map[string]bool{}
 	for i, rt := range c.Routes {
 		where := fmt.Sprintf("routes[%d]", i)

@@ -19,6 +19,9 @@ import (
 
 var errCSRF = errors.New("csrf check failed")
 
+// errNotJSON is a JSON API request whose body is declared as something else.
+var errNotJSON = errors.New("request body is not application/json")
+
 // csrfToken returns the request's CSRF token, issuing a cookie with a new one
 // when there is none.
 func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) (string, error) {
@@ -54,7 +57,7 @@ func checkJSON(r *http.Request) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return &Error{Status: http.StatusUnsupportedMediaType, Reason: "bad_request",
-			Message: "Send the request body as application/json.", Err: errCSRF}
+			Message: "Send the request body as application/json.", Err: errNotJSON}
 	}
 	return nil
 }

@@ -222,6 +222,34 @@ func TestCallbackRefusesGrantForAnotherHost(t *testing.T) {
 	}
 }
 
+func TestSignInCodeIsBoundToThePort(t *testing.T) {
+	h := newHarness(t)
+	b := h.client(true)
+	b.mustLogin(loginHost)
+	for _, port := range []string{"1", "0", "99999", "443", "08443x", ""} {
+		target := "https://" + autoHost + ":" + port + "/whoami"
+		resp := b.get(loginHost, "/.portcullis/authorize?rd="+url.QueryEscape(target))
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+			t.Errorf("authorize to %s: %d to %q, want 400 and no redirect", target, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	// The login form's return target falls back to / for another port.
+	page := b.get(loginHost, "/.portcullis/login?rd="+url.QueryEscape("https://"+autoHost+":1/whoami"))
+	if body, _ := io.ReadAll(page.Body); strings.Contains(string(body), ":1/whoami") {
+		t.Error("the login page keeps a return target on another port")
+	}
+	// A code issued for the served port is refused on any other.
+	resp := b.get(loginHost, "/.portcullis/authorize?rd="+url.QueryEscape(h.url(autoHost, "/whoami")))
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if loc.Host != autoHost+":"+h.port {
+		t.Fatalf("authorize redirected to %s", loc)
+	}
+	other := h.client(true)
+	if resp := other.do(mustReq(t, http.MethodGet, "https://"+autoHost+":1"+loc.RequestURI(), nil)); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("code for port %s redeemed with Host port 1: %d", h.port, resp.StatusCode)
+	}
+}
+
 func TestSessionIDRotatesAtLogin(t *testing.T) {
 	h := newHarness(t)
 	b := h.client(true)

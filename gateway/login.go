@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -98,14 +100,20 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, passwo
 	// a burst of parallel guesses cannot all see the same earlier count.
 	// An attempt that does not end as a counted failure gives its place
 	// back.
+	// An unknown address (an unreadable forwarding header) has no count
+	// of its own: every such client would share one. The policies refuse it.
+	client := s.clientFacts(ctx, ip)
 	ipKey, window := ipFailureKey(ip), s.policy.IPFailureWindow()
-	reserved, err := s.store.AddHit(ctx, ipKey, window, now)
-	if err != nil {
-		return User{}, errUnavailable(fmt.Errorf("sign in: failures from address: %w", err))
+	if !client.IPUnknown {
+		reserved, err := s.store.AddHit(ctx, ipKey, window, now)
+		if err != nil {
+			return User{}, errUnavailable(fmt.Errorf("sign in: failures from address: %w", err))
+		}
+		client.RecentFailures = reserved - 1
 	}
 	keepHit := false
 	defer func() {
-		if keepHit {
+		if client.IPUnknown || keepHit {
 			return
 		}
 		if err := s.store.ReleaseHit(context.WithoutCancel(ctx), ipKey, window, now); err != nil {
@@ -115,7 +123,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, username, passwo
 	in := policies.Input{
 		Point:   policies.PointLogin,
 		Now:     now.Unix(),
-		Client:  policies.Client{IP: ip.String(), Facts: s.ipFacts(ctx, ip), RecentFailures: reserved - 1},
+		Client:  client,
 		Account: accountFacts(user, found),
 		Request: policies.Request{Host: hostName(r.Host), Path: r.URL.Path, Method: r.Method},
 	}
@@ -253,11 +261,11 @@ func (s *Server) upgradeHash(ctx context.Context, user User, password string) {
 // continueURL is where a browser goes after signing in: for an absolute
 // target on another host, the authorize step that signs it in there; for a
 // path, that path on this host.
-func (s *Server) continueURL(rd string) string {
+func (s *Server) continueURL(r *http.Request, rd string) string {
 	if p, ok := SafeReturnPath(rd); ok {
 		return p
 	}
-	if _, _, ok := returnURL(rd, s.knownHost); ok {
+	if _, _, ok := returnURL(rd, s.knownHost, s.servedPort(r)); ok {
 		return reservedPrefix + "authorize?rd=" + url.QueryEscape(rd)
 	}
 	return "/"
@@ -268,7 +276,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
 	if _, ok, err := s.currentIdentity(r); err != nil {
 		return errUnavailable(err)
 	} else if ok {
-		http.Redirect(w, r, s.continueURL(rd), http.StatusFound)
+		http.Redirect(w, r, s.continueURL(r, rd), http.StatusFound)
 		return nil
 	}
 	return s.showLogin(w, r, http.StatusOK, rd, "", "")
@@ -279,7 +287,7 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, status int, r
 	if err != nil {
 		return errUnavailable(err)
 	}
-	if s.continueURL(rd) == "/" && rd != "/" {
+	if s.continueURL(r, rd) == "/" && rd != "/" {
 		rd = ""
 	}
 	s.render(w, r, status, "login", pageData{Title: "Sign in", CSRF: token, Return: rd, Username: username, Error: msg})
@@ -301,7 +309,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	http.Redirect(w, r, s.continueURL(rd), http.StatusSeeOther)
+	http.Redirect(w, r, s.continueURL(r, rd), http.StatusSeeOther)
 	return nil
 }
 
@@ -310,17 +318,106 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
+// decodeJSON reads a JSON API request body into v, a pointer to a struct,
+// strictly: field names must match a json tag exactly (encoding/json would
+// take "USERNAME" for "username"), no key may appear twice at any depth
+// (encoding/json keeps the last), and nothing may follow the value. A
+// filter in front of the gateway therefore sees the request the gateway
+// acts on.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := checkJSON(r); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
+	if err != nil {
+		return errBadRequest(fmt.Errorf("decode request: %w", err))
+	}
+	if err := checkJSONKeys(body, jsonFields(v)); err != nil {
+		return errBadRequest(fmt.Errorf("decode request: %w", err))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return errBadRequest(fmt.Errorf("decode request: %w", err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errBadRequest(errors.New("decode request: trailing data"))
+	}
+	return nil
+}
+
+// jsonFields are the JSON names of the fields of the struct v points to.
+func jsonFields(v any) map[string]bool {
+	t := reflect.TypeOf(v).Elem()
+	names := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			names[name] = true
+		}
+	}
+	return names
+}
+
+// checkJSONKeys checks that body is one JSON object whose keys are all in
+// fields, spelt exactly, and that no object in it repeats a key.
+func checkJSONKeys(body []byte, fields map[string]bool) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != json.Delim('{') {
+		return errors.New("the body is not a JSON object")
+	}
+	return checkObject(dec, fields, 0)
+}
+
+// checkObject reads the rest of an object whose '{' was read. fields, when
+// not nil, are the keys it may have.
+func checkObject(dec *json.Decoder, fields map[string]bool, depth int) error {
+	if depth > 16 {
+		return errors.New("nested too deeply")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return fmt.Errorf("key %q appears twice", key)
+		}
+		seen[key] = true
+		if fields != nil && !fields[key] {
+			return fmt.Errorf("unknown field %q", key)
+		}
+		if err := checkValue(dec, depth); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token() // '}'
+	return err
+}
+
+// checkValue reads one value, checking the objects inside it.
+func checkValue(dec *json.Decoder, depth int) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		return checkObject(dec, nil, depth+1)
+	case json.Delim('['):
+		for dec.More() {
+			if err := checkValue(dec, depth+1); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token() // ']'
+		return err
 	}
 	return nil
 }
@@ -364,7 +461,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Reason: "not_found", Message: msgNotFound}
 	}
 	rd := r.URL.Query().Get("rd")
-	targetHost, path, ok := returnURL(rd, s.knownHost)
+	target, path, ok := returnURL(rd, s.knownHost, s.servedPort(r))
 	if !ok {
 		return errBadRequest(errors.New("authorize: bad return target"))
 	}
@@ -376,7 +473,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, reservedPrefix+"login?rd="+url.QueryEscape(rd), http.StatusFound)
 		return nil
 	}
-	if hostName(targetHost) == hostName(r.Host) {
+	if hostName(target) == hostName(r.Host) {
 		http.Redirect(w, r, path, http.StatusFound)
 		return nil
 	}
@@ -384,11 +481,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errUnavailable(err)
 	}
-	g := Grant{SessionID: id.Session.ID, Host: hostName(targetHost), ExpiresAt: s.now().Add(grantTTL)}
+	g := Grant{SessionID: id.Session.ID, Host: target, ExpiresAt: s.now().Add(grantTTL)}
 	if err := s.store.PutGrant(r.Context(), gid, g); err != nil {
 		return errUnavailable(fmt.Errorf("authorize: %w", err))
 	}
-	http.Redirect(w, r, "https://"+targetHost+reservedPrefix+"callback?code="+url.QueryEscape(code)+"&rd="+url.QueryEscape(path), http.StatusFound)
+	http.Redirect(w, r, "https://"+target+reservedPrefix+"callback?code="+url.QueryEscape(code)+"&rd="+url.QueryEscape(path), http.StatusFound)
 	return nil
 }
 
@@ -411,9 +508,8 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errUnavailable(fmt.Errorf("callback: %w", err))
 	}
-	host := hostName(r.Host)
-	if g.Host != host {
-		return errForbidden("bad_grant", fmt.Errorf("callback: code for %s redeemed on %s", g.Host, host))
+	if here := authority(hostName(r.Host), s.servedPort(r)); g.Host != here {
+		return errForbidden("bad_grant", fmt.Errorf("callback: code for %s redeemed on %s", g.Host, here))
 	}
 	src, ok, err := s.identityByID(r.Context(), g.SessionID, s.cfg.LoginHost)
 	if err != nil {

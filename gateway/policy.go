@@ -24,16 +24,28 @@ type Decider interface {
 }
 
 // IPSignals says what the risk signals know about an address (the GeoIP
-// plugin implements it). An error means nothing could be checked.
+// plugin implements it). An error means nothing could be checked. Lookup
+// is called on every proxied request as well as at login, so it must be
+// cheap and safe for concurrent use: implementations cache per address
+// (the GeoIP plugin keeps an LRU of facts).
 type IPSignals interface {
 	Lookup(ctx context.Context, addr netip.Addr) (policies.IPFacts, error)
+}
+
+// Phones reads phone numbers and says what line they are on (the phone
+// plugin implements it). Classify returns the number in E.164 form; for a
+// number it cannot read it returns Valid=false and an error, and when a
+// carrier lookup fails the line type is "unknown", which the policies
+// refuse: it never fails open. Safe for concurrent use.
+type Phones interface {
+	Classify(ctx context.Context, raw string) (policies.PhoneFacts, string, error)
 }
 
 // ipFacts looks the client address up. Without a signal source, or when the
 // lookup fails, the facts say Checked=false and the policy decides (by
 // default: deny).
 func (s *Server) ipFacts(ctx context.Context, addr netip.Addr) policies.IPFacts {
-	if s.signals == nil {
+	if s.signals == nil || !addr.IsValid() {
 		return policies.IPFacts{}
 	}
 	f, err := s.signals.Lookup(ctx, addr)
@@ -42,6 +54,20 @@ func (s *Server) ipFacts(ctx context.Context, addr netip.Addr) policies.IPFacts 
 		return policies.IPFacts{}
 	}
 	return f
+}
+
+// clientFacts builds the Client part of a policy input for the client
+// address ip, as ClientIP returned it: the address, its risk signals and,
+// when ip is the zero Addr (a trusted proxy's X-Forwarded-For could not be
+// read, or the peer address did not parse), IPUnknown with an empty IP and
+// no lookup. The policies refuse an unknown address (ip_unknown). Callers
+// add RecentFailures, and must not count failures against an unknown
+// address: every unknown client would share one bucket.
+func (s *Server) clientFacts(ctx context.Context, ip netip.Addr) policies.Client {
+	if !ip.IsValid() {
+		return policies.Client{IPUnknown: true}
+	}
+	return policies.Client{IP: ip.String(), Facts: s.ipFacts(ctx, ip)}
 }
 
 // ipFailureKey names the counter of failed logins from one address.

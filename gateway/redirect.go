@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -46,9 +47,12 @@ func SafeReturnPath(s string) (string, bool) {
 
 // returnURL parses an absolute return target for the cross-host sign-in and
 // accepts it only when it is https on one of the hosts the gateway serves,
-// and its path is itself a SafeReturnPath. It returns the host (as in the URL,
-// with any port) and the path.
-func returnURL(s string, knownHost func(host string) bool) (host, path string, ok bool) {
+// on the port it serves them on (servedPort, a number), and its path is
+// itself a SafeReturnPath. It returns the target's authority in canonical
+// form (lowercase host, and ":port" unless the port is 443) and the path. A
+// sign-in code is sent to that authority, so any other port — where someone
+// else may listen — is refused.
+func returnURL(s string, knownHost func(host string) bool, servedPort int) (target, path string, ok bool) {
 	if len(s) > 4096 || strings.ContainsAny(s, "\\\x00\r\n\t ") {
 		return "", "", false
 	}
@@ -56,7 +60,12 @@ func returnURL(s string, knownHost func(host string) bool) (host, path string, o
 	if err != nil || u.Scheme != "https" || u.User != nil || u.Opaque != "" || u.Host == "" {
 		return "", "", false
 	}
-	if !knownHost(hostName(u.Host)) {
+	host := hostName(u.Host)
+	if !knownHost(host) {
+		return "", "", false
+	}
+	port, ok := urlPort(u)
+	if !ok || port != servedPort {
 		return "", "", false
 	}
 	p := u.RequestURI()
@@ -67,5 +76,41 @@ func returnURL(s string, knownHost func(host string) bool) (host, path string, o
 	if !ok {
 		return "", "", false
 	}
-	return u.Host, p, true
+	return authority(host, port), p, true
+}
+
+// urlPort is the port an https URL names, 443 when it names none; false
+// for anything but a decimal number from 1 to 65535.
+func urlPort(u *url.URL) (int, bool) {
+	if strings.HasSuffix(u.Host, ":") {
+		return 0, false // "host:" is not "host"
+	}
+	p := u.Port()
+	if p == "" {
+		return 443, true
+	}
+	return parsePort(p)
+}
+
+// parsePort parses a decimal port from 1 to 65535.
+func parsePort(p string) (int, bool) {
+	if p == "" || len(p) > 5 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n >= 1 && n <= 65535
+}
+
+// authority is host and port as a URL names them, leaving out 443.
+func authority(host string, port int) string {
+	if port == 443 {
+		return host
+	}
+	return host + ":" + strconv.Itoa(port)
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -64,29 +65,50 @@ func TestReturnURL(t *testing.T) {
 	known := func(h string) bool { return h == "bank.test" || h == "auto.test" }
 	tests := []struct {
 		in       string
+		served   int
 		host     string
 		path     string
 		accepted bool
 	}{
-		{"https://bank.test/whoami", "bank.test", "/whoami", true},
-		{"https://auto.test:8443/x?y=1", "auto.test:8443", "/x?y=1", true},
-		{"https://bank.test", "bank.test", "/", true},
-		{"https://evil.test/", "", "", false},
-		{"http://bank.test/", "", "", false},
-		{"https://bank.test@evil.test/", "", "", false},
-		{"https://evil.test\\@bank.test/", "", "", false},
-		{"https://bank.test//evil.test", "", "", false},
-		{"https:bank.test/x", "", "", false},
-		{"javascript:alert(1)//https://bank.test/", "", "", false},
-		{"//bank.test/x", "", "", false},
-		{"https://bank.test/%0a", "", "", false},
-		{"https://bank.test /x", "", "", false},
+		{"https://bank.test/whoami", 443, "bank.test", "/whoami", true},
+		{"https://auto.test:8443/x?y=1", 8443, "auto.test:8443", "/x?y=1", true},
+		{"https://bank.test", 443, "bank.test", "/", true},
+		{"https://BANK.test:443/a", 443, "bank.test", "/a", true},
+		{"https://bank.test:0443/a", 443, "bank.test", "/a", true},
+		{"https://bank.test./a", 443, "bank.test", "/a", true},
+		{"https://evil.test/", 443, "", "", false},
+		{"http://bank.test/", 443, "", "", false},
+		{"https://bank.test@evil.test/", 443, "", "", false},
+		{"https://evil.test\\@bank.test/", 443, "", "", false},
+		{"https://bank.test//evil.test", 443, "", "", false},
+		{"https:bank.test/x", 443, "", "", false},
+		{"javascript:alert(1)//https://bank.test/", 443, "", "", false},
+		{"//bank.test/x", 443, "", "", false},
+		{"https://bank.test/%0a", 443, "", "", false},
+		{"https://bank.test /x", 443, "", "", false},
+		// A sign-in code goes to the target: any port but the one the
+		// gateway serves could be someone else's listener.
+		{"https://bank.test:1/whoami", 443, "", "", false},
+		{"https://bank.test:1/whoami", 8443, "", "", false},
+		{"https://bank.test:8443/whoami", 443, "", "", false},
+		{"https://bank.test/whoami", 8443, "", "", false},
+		{"https://bank.test:443/whoami", 8443, "", "", false},
+		{"https://bank.test:0/whoami", 443, "", "", false},
+		{"https://bank.test:99999/whoami", 443, "", "", false},
+		{"https://bank.test:65536/whoami", 443, "", "", false},
+		{"https://bank.test:-1/whoami", 443, "", "", false},
+		{"https://bank.test:/whoami", 443, "", "", false},
+		{"https://bank.test:8443:8443/whoami", 8443, "", "", false},
+		{"https://bank.test:+443/whoami", 443, "", "", false},
+		{"https://bank.test:0x1bb/whoami", 443, "", "", false},
+		{"https://bank.test:8443/whoami", 0, "", "", false},
+		{"https://[::1]:8443/", 8443, "", "", false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			host, path, ok := returnURL(tc.in, known)
+		t.Run(fmt.Sprint(tc.in, " served on ", tc.served), func(t *testing.T) {
+			host, path, ok := returnURL(tc.in, known, tc.served)
 			if ok != tc.accepted || host != tc.host || path != tc.path {
-				t.Fatalf("returnURL(%q) = %q, %q, %v; want %q, %q, %v", tc.in, host, path, ok, tc.host, tc.path, tc.accepted)
+				t.Fatalf("returnURL(%q, port %d) = %q, %q, %v; want %q, %q, %v", tc.in, tc.served, host, path, ok, tc.host, tc.path, tc.accepted)
 			}
 		})
 	}

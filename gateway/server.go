@@ -41,7 +41,10 @@ type Deps struct {
 	// Signals are the risk signals about client addresses; nil means none
 	// are checked and the policies see unchecked addresses.
 	Signals IPSignals
-	Logger  *slog.Logger
+	// Phones reads and types phone numbers for the security-code flows;
+	// nil means no number can be checked, and the policies refuse to send.
+	Phones Phones
+	Logger *slog.Logger
 	// Now and Rand default to the real clock and crypto/rand.
 	Now  func() time.Time
 	Rand io.Reader
@@ -54,6 +57,7 @@ type Server struct {
 	signer       *assertion.Signer
 	policy       Decider
 	signals      IPSignals
+	phones       Phones
 	log          *slog.Logger
 	now          func() time.Time
 	rand         io.Reader
@@ -88,6 +92,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		signer:      deps.Signer,
 		policy:      deps.Policy,
 		signals:     deps.Signals,
+		phones:      deps.Phones,
 		log:         deps.Logger,
 		now:         deps.Now,
 		rand:        deps.Rand,
@@ -157,6 +162,24 @@ func (s *Server) hosts() []string {
 func (s *Server) knownHost(host string) bool {
 	_, ok := s.routes[host]
 	return ok || (host != "" && host == s.cfg.LoginHost)
+}
+
+// servedPort is the port browsers reach the gateway's hosts on: the
+// configured public port, else the port of the request's Host (443 when it
+// names none). 0 when the Host's port is not a port, so nothing matches.
+func (s *Server) servedPort(r *http.Request) int {
+	if s.cfg.PublicPort != 0 {
+		return s.cfg.PublicPort
+	}
+	_, p, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		return 443
+	}
+	n, ok := parsePort(p)
+	if !ok {
+		return 0
+	}
+	return n
 }
 
 func (s *Server) clientIP(r *http.Request) netip.Addr {
@@ -289,12 +312,16 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *Route) e
 
 // checkAccess asks the access point whether this session may make this
 // request. A session the policy calls ended is ended here too, and the person
-// is sent to sign in again.
+// is sent to sign in again. The client address's risk signals are judged on
+// every request, not only at login: a refusal for the network (ip_*) is a
+// 403 asking the person to move to a private network, and the session is
+// kept, so it works again once they do.
 func (s *Server) checkAccess(w http.ResponseWriter, r *http.Request, rt *Route, id identity) error {
 	sess := id.Session
 	d := s.policy.Decide(r.Context(), policies.Input{
 		Point:   policies.PointAccess,
 		Now:     s.now().Unix(),
+		Client:  s.clientFacts(r.Context(), s.clientIP(r)),
 		Account: accountFacts(id.User, true),
 		Request: policies.Request{Route: rt.Name, Host: rt.Host, Path: r.URL.Path, Method: r.Method},
 		Session: &policies.Session{Methods: sess.Methods, AuthTime: sess.AuthTime.Unix(),

@@ -146,7 +146,8 @@ type Store interface {
 	SessionStore
 	GrantStore
 	assertion.KeyStore
-	// Ping reports whether the store can be reached.
+	// Ping reports whether the store can be read and written: it proves a
+	// write (one that changes nothing the gateway reads), not only a connection.
 	Ping(ctx context.Context) error
 	// Sweep deletes what has expired at now: sessions past ExpiresAt,
 	// grants, counter windows. Stores that expire records by themselves
