@@ -35,6 +35,7 @@ type File struct {
 	Password       Password `yaml:"password"`
 	Policies       Policies `yaml:"policies"`
 	GeoIP          GeoIP    `yaml:"geoip"`
+	Phone          Phone    `yaml:"phone"`
 	// SupportPhone is the number people are told to call when they cannot
 	// go on online (a locked profile, codes that do not arrive).
 	SupportPhone string `yaml:"support_phone"`
@@ -51,6 +52,54 @@ type Policies struct {
 	Watch *bool `yaml:"watch"`
 	// DecisionLog is a file that receives one JSON line per decision.
 	DecisionLog string `yaml:"decision_log"`
+}
+
+// Phone configures how phone numbers are read and typed (mobile, fixed
+// line, VoIP ...): libphonenumber's number plan, and optionally a carrier
+// lookup for the real line type.
+type Phone struct {
+	// DefaultRegion is the ISO 3166 region of numbers typed without a
+	// country code. Default "US".
+	DefaultRegion string `yaml:"default_region"`
+	// CarrierLookup, when its URL is set, asks a carrier-data API for the
+	// line type (libphonenumber cannot tell a US VoIP number).
+	CarrierLookup CarrierLookup `yaml:"carrier_lookup"`
+}
+
+// CarrierLookup is a carrier-data provider's HTTP API.
+type CarrierLookup struct {
+	// URL with {e164} where the number goes.
+	URL string `yaml:"url"`
+	// Header carries the API secret, e.g. "X-Api-Key".
+	Header string `yaml:"header"`
+	// SecretFile or SecretEnv holds the header's value; never inline.
+	SecretFile string `yaml:"secret_file"`
+	SecretEnv  string `yaml:"secret_env"`
+	// Field is the dot-separated path of the line type in the answer.
+	Field string `yaml:"field"`
+	// Types maps the provider's values to line types.
+	Types   map[string]string `yaml:"types"`
+	Timeout time.Duration     `yaml:"timeout"`
+}
+
+// Secret reads the carrier lookup's secret from its file or environment
+// variable; "" when neither is set.
+func (c CarrierLookup) Secret() (string, error) {
+	switch {
+	case c.SecretFile != "":
+		b, err := os.ReadFile(c.SecretFile)
+		if err != nil {
+			return "", fmt.Errorf("phone.carrier_lookup.secret_file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case c.SecretEnv != "":
+		v, ok := os.LookupEnv(c.SecretEnv)
+		if !ok || v == "" {
+			return "", fmt.Errorf("phone.carrier_lookup.secret_env: %s is not set", c.SecretEnv)
+		}
+		return v, nil
+	}
+	return "", nil
 }
 
 // GeoIP configures the anonymizer signals.
@@ -73,6 +122,11 @@ type Listen struct {
 	HTTP string `yaml:"http"`
 	// Admin serves /healthz, /readyz and /metrics; loopback by default.
 	Admin string `yaml:"admin"`
+	// PublicPort is the HTTPS port browsers use when a load balancer or
+	// proxy in front listens on another port than the gateway's Host
+	// headers show; 0 (the default) trusts each request's Host port.
+	// Sign-in return targets and codes are bound to it.
+	PublicPort int `yaml:"public_port"`
 }
 
 // TLS selects where certificates come from.
@@ -113,6 +167,11 @@ type Store struct {
 	Driver string `yaml:"driver"` // sqlite
 	// Path of the SQLite file, relative to data_dir unless absolute.
 	Path string `yaml:"path"`
+	// AllowInsecurePermissions starts the gateway, with a loud warning,
+	// when the store file or a private key file (the local CA's, tls.files.key)
+	// can be read or written by group or others. Default false: start-up
+	// refuses such a file.
+	AllowInsecurePermissions bool `yaml:"allow_insecure_permissions"`
 }
 
 // Session bounds sign-ins.
@@ -187,7 +246,10 @@ func parse(data []byte, base string) (*File, error) {
 		return nil, fmt.Errorf("not valid YAML: %w", err)
 	}
 	f.setDefaults()
-	for _, p := range []*string{&f.GeoIP.AnonymousIP, &f.GeoIP.Country, &f.Policies.Dir, &f.Policies.DecisionLog} {
+	if f.Phone.DefaultRegion == "" {
+		f.Phone.DefaultRegion = "US"
+	}
+	for _, p := range []*string{&f.GeoIP.AnonymousIP, &f.GeoIP.Country, &f.Policies.Dir, &f.Policies.DecisionLog, &f.Phone.CarrierLookup.SecretFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -268,6 +330,9 @@ func (f *File) validate() error {
 			add("listen.admin: %q is not a loopback address; the admin listener serves metrics and health without authentication", f.Listen.Admin)
 		}
 	}
+	if f.Listen.PublicPort < 0 || f.Listen.PublicPort > 65535 {
+		add("listen.public_port: %d is not a port (1 to 65535, or 0 for the port each request names)", f.Listen.PublicPort)
+	}
 	switch f.TLS.Mode {
 	case "internal":
 	case "acme":
@@ -298,6 +363,20 @@ func (f *File) validate() error {
 		}
 		if _, err := os.Stat(p); err != nil {
 			add("%s: %v", name, err)
+		}
+	}
+	if cl := f.Phone.CarrierLookup; cl.URL != "" {
+		if cl.Field == "" {
+			add("phone.carrier_lookup.field is required with phone.carrier_lookup.url")
+		}
+		if cl.Header != "" && cl.SecretFile == "" && cl.SecretEnv == "" {
+			add("phone.carrier_lookup.header needs secret_file or secret_env")
+		}
+		if cl.SecretFile != "" && cl.SecretEnv != "" {
+			add("phone.carrier_lookup: set secret_file or secret_env, not both")
+		}
+		if _, err := cl.Secret(); err != nil {
+			add("%v", err)
 		}
 	}
 	if f.Store.Driver != "sqlite" {
@@ -375,6 +454,7 @@ func (f *File) gatewayConfig(routes []gateway.Route) gateway.Config {
 			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent},
 		AssertionTTL: f.Identity.AssertionTTL,
 		SupportPhone: f.SupportPhone,
+		PublicPort:   f.Listen.PublicPort,
 	}
 }
 

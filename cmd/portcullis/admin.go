@@ -189,13 +189,18 @@ func cmdAdminKeys(ctx context.Context, verb string, args []string, stdout, stder
 }
 
 // openConfigStore parses args with a --config flag added to fs, loads the
-// configuration and opens its store.
+// configuration and opens its store, creating data_dir on first use (an
+// admin command may run before the first serve). Warnings go to fs's output.
 func openConfigStore(ctx context.Context, fs *flag.FlagSet, args []string) (*config.File, *sqlite.Store, error) {
 	cfg, err := parseConfigFlag(fs, args)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := sqlite.Open(ctx, cfg.StorePath())
+	logger, err := newLogger(cfg.Log, fs.Output())
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/assertion"
 	"github.com/portcullis/portcullis/gateway/certs"
 	"github.com/portcullis/portcullis/plugins/geoip"
+	"github.com/portcullis/portcullis/plugins/phone"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 	"github.com/portcullis/portcullis/policies"
 )
@@ -85,10 +87,7 @@ type app struct {
 // serve runs the gateway until ctx ends. ready, if set, is called once the
 // listeners are open.
 func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready func(*app) error) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	store, err := sqlite.Open(ctx, cfg.StorePath())
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -103,6 +102,8 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	}
 	defer closeLog()
 	deps := gateway.Deps{Store: store, Signer: signer, Policy: engine, Logger: logger}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.GeoIP.AnonymousIP != "" {
 		reader, err := geoip.Open(geoip.Config{AnonymousIPPath: cfg.GeoIP.AnonymousIP, CountryPath: cfg.GeoIP.Country, Logger: logger})
 		if err != nil {
@@ -111,9 +112,15 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		defer reader.Close()
 		go reader.Watch(ctx, geoip.DefaultWatchInterval)
 		deps.Signals = reader
+		reg.MustRegister(geoipReloads(reader))
 	} else {
 		logger.Warn("no anonymous-ip database: every address is unchecked and the policies decide")
 	}
+	phones, err := newPhones(cfg.Phone, logger)
+	if err != nil {
+		return err
+	}
+	deps.Phones = phones
 	if cfg.Policies.Dir != "" && *cfg.Policies.Watch {
 		go engine.Watch(ctx, time.Second)
 	}
@@ -122,9 +129,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	defer srv.Close()
-	tlsCfg := certs.Config{Mode: cfg.TLS.Mode, DataDir: cfg.DataDir, Hosts: cfg.Hosts(),
-		ACME:  certs.ACMEConfig{CA: cfg.TLS.ACME.CA, Email: cfg.TLS.ACME.Email, OnDemand: cfg.TLS.ACME.OnDemand, AskURL: cfg.TLS.ACME.Ask},
-		Files: certs.FilesConfig{Cert: cfg.TLS.Files.Cert, Key: cfg.TLS.Files.Key}}
+	tlsCfg := certsConfig(cfg)
 	if cfg.TLS.ACME.CARoot != "" {
 		pem, err := os.ReadFile(cfg.TLS.ACME.CARoot)
 		if err != nil {
@@ -142,8 +147,6 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	}
 	defer mgr.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	handler := instrument(reg, srv)
 
 	httpsLn, err := net.Listen("tcp", cfg.Listen.HTTPS)
@@ -223,6 +226,111 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		}
 	}
 	return g.Wait()
+}
+
+// geoipReloads counts the GeoIP databases' reloads by outcome; a refused
+// reload (a file that failed its checks) keeps the old database serving.
+func geoipReloads(r *geoip.Reader) prometheus.Collector {
+	desc := prometheus.NewDesc("portcullis_geoip_reloads_total",
+		"GeoIP database reloads by result; a failed one keeps the loaded database.", []string{"result"}, nil)
+	return collectorFunc{desc, func(ch chan<- prometheus.Metric) {
+		st := r.ReloadStats()
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(st.Succeeded), "ok")
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(st.Failed), "failed")
+	}}
+}
+
+// collectorFunc is a prometheus.Collector of one description.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
+
+// newPhones builds the phone classifier: libphonenumber, and the carrier
+// lookup when one is configured.
+func newPhones(c config.Phone, logger *slog.Logger) (*phone.Classifier, error) {
+	pc := phone.Config{DefaultRegion: c.DefaultRegion, Logger: logger}
+	if cl := c.CarrierLookup; cl.URL != "" {
+		secret, err := cl.Secret()
+		if err != nil {
+			return nil, err
+		}
+		lookup, err := phone.NewHTTPCarrierLookup(phone.HTTPCarrierConfig{URL: cl.URL, Header: cl.Header, Secret: secret,
+			Field: cl.Field, Types: cl.Types, Timeout: cl.Timeout})
+		if err != nil {
+			return nil, fmt.Errorf("phone.carrier_lookup: %w", err)
+		}
+		pc.Carrier = lookup
+	}
+	p, err := phone.New(pc)
+	if err != nil {
+		return nil, fmt.Errorf("phone: %w", err)
+	}
+	return p, nil
+}
+
+// certsConfig is the TLS part of cfg.
+func certsConfig(cfg *config.File) certs.Config {
+	return certs.Config{Mode: cfg.TLS.Mode, DataDir: cfg.DataDir, Hosts: cfg.Hosts(),
+		ACME:  certs.ACMEConfig{CA: cfg.TLS.ACME.CA, Email: cfg.TLS.ACME.Email, OnDemand: cfg.TLS.ACME.OnDemand, AskURL: cfg.TLS.ACME.Ask},
+		Files: certs.FilesConfig{Cert: cfg.TLS.Files.Cert, Key: cfg.TLS.Files.Key}}
+}
+
+// openStore creates data_dir (mode 0700) if it is missing, checks the
+// secret files' permissions and opens the store. serve, the demo and the
+// admin commands all open the store through it.
+func openStore(ctx context.Context, cfg *config.File, logger *slog.Logger) (*sqlite.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if err := checkSecretFiles(cfg, logger); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, cfg.StorePath())
+}
+
+// secretFiles are the files of cfg that hold secrets: the store (signing
+// keys, password hashes) with its -wal and -shm, the private keys and the
+// carrier lookup's API secret.
+func secretFiles(cfg *config.File) []string {
+	db := cfg.StorePath()
+	files := append([]string{db, db + "-wal", db + "-shm"}, certs.KeyFiles(certsConfig(cfg))...)
+	if f := cfg.Phone.CarrierLookup.SecretFile; f != "" {
+		files = append(files, f)
+	}
+	return files
+}
+
+// checkSecretFiles refuses a secret file that exists and that group or
+// others can read or write, naming it, its mode and the fix; with
+// store.allow_insecure_permissions it logs a warning instead. Missing files
+// pass: the gateway creates them 0600.
+func checkSecretFiles(cfg *config.File, logger *slog.Logger) error {
+	var errs []error
+	for _, p := range secretFiles(cfg) {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("check permissions: %w", err))
+			continue
+		}
+		perm := fi.Mode().Perm()
+		if perm&0o077 == 0 {
+			continue
+		}
+		if cfg.Store.AllowInsecurePermissions {
+			logger.Warn("secret file is open to other users; starting anyway because store.allow_insecure_permissions is set",
+				"path", p, "mode", fmt.Sprintf("%04o", perm), "fix", "chmod 600 "+p)
+			continue
+		}
+		errs = append(errs, fmt.Errorf("check permissions: %s has mode %04o: group or others can read or write it, and it holds secrets; fix it with `chmod 600 %s` (or set store.allow_insecure_permissions: true to start anyway)", p, perm, p))
+	}
+	return errors.Join(errs...)
 }
 
 // newPolicyEngine loads the policies, with a decision log file when one is
