@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"time"
 
@@ -122,18 +123,7 @@ func (s *Store) ResetLoginFailures(ctx context.Context, userID string) error {
 func (s *Store) ConfirmLogin(ctx context.Context, userID string, maxFailures int) (bool, error) {
 	res, err := s.write.ExecContext(ctx,
 		`UPDATE users SET failed_logins = 0 WHERE id = ? AND NOT locked AND failed_logins < ?`, userID, maxFailures)
-	if err != nil {
-		return false, storeErr("confirm login", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return false, storeErr("confirm login", err)
-	} else if n == 1 {
-		return true, nil
-	}
-	if _, err := s.UserByID(ctx, userID); err != nil {
-		return false, err
-	}
-	return false, nil
+	return s.changedUser(ctx, "confirm login", userID, res, err)
 }
 
 // LockUser locks an unlocked user in one statement.
@@ -141,11 +131,18 @@ func (s *Store) LockUser(ctx context.Context, userID string, at time.Time) (bool
 	res, err := s.write.ExecContext(ctx,
 		`UPDATE users SET locked = 1, locked_at = ?, updated_at = ? WHERE id = ? AND NOT locked`,
 		timeArg(at), timeArg(at), userID)
+	return s.changedUser(ctx, "lock user", userID, res, err)
+}
+
+// changedUser reports whether a conditional update of one user changed its
+// row; when it did not, ErrNotFound tells an unknown user from a condition
+// that did not hold.
+func (s *Store) changedUser(ctx context.Context, op, userID string, res sql.Result, err error) (bool, error) {
 	if err != nil {
-		return false, storeErr("lock user", err)
+		return false, storeErr(op, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return false, storeErr("lock user", err)
+		return false, storeErr(op, err)
 	} else if n == 1 {
 		return true, nil
 	}
