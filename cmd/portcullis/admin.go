@@ -51,6 +51,9 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return err
 		}
+		if err := knownProducts(cfg, splitList(*products)); err != nil {
+			return err
+		}
 		hasher, err := gateway.NewHasher(cfg.Gateway().Password, rand.Reader)
 		if err != nil {
 			return err
@@ -116,6 +119,30 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// knownProducts refuses products that name no configured route: such a
+// profile would hold a product no request can reach, and a typo would go
+// unnoticed until the customer is refused.
+func knownProducts(cfg *config.File, products []string) error {
+	routes := map[string]bool{}
+	var names []string
+	for _, r := range cfg.Routes {
+		if !routes[r.Name] {
+			names = append(names, r.Name)
+		}
+		routes[r.Name] = true
+	}
+	var unknown []string
+	for _, p := range products {
+		if !routes[p] {
+			unknown = append(unknown, p)
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("--products: no route is named %s (routes: %s)", strings.Join(unknown, ", "), strings.Join(names, ", "))
+	}
+	return nil
 }
 
 // addUser creates a customer profile after checking the username and

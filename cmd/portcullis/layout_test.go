@@ -92,3 +92,14 @@ func writeFile(t *testing.T, path, src string) {
 		t.Fatal(err)
 	}
 }
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	var out, errs strings.Builder
+	run(t.Context(), []string{"--help"}, strings.NewReader(""), &out, &errs)
+	help := out.String() + errs.String()
+	for _, cmd := range []string{"serve", "check", "demo", "admin  user add|list|unlock", "admin  keys list|rotate", "policy test", "policy eval"} {
+		if !strings.Contains(help, cmd) {
+			t.Errorf("--help does not list %q:\n%s", cmd, help)
+		}
+	}
+}

@@ -25,6 +25,7 @@ commands:
   check  --config FILE            check a configuration, reporting every problem
   demo   [--data DIR] [--addr A]  run the gateway with sample apps and customers
   admin  user add|list|unlock     manage customer profiles (--config FILE)
+  admin  keys list|rotate         list or rotate the assertion signing keys (--config FILE)
   policy test [DIR]               run the Rego policy tests
   policy eval --point P --input F decide one input and show which rules fired
 `

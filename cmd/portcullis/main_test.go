@@ -254,7 +254,10 @@ func TestAdminUserLifecycle(t *testing.T) {
 	if _, err := admin("a-long-enough-password\n", "add", "--username", "da ve"); err == nil {
 		t.Fatal("bad username accepted")
 	}
-	if out, err := admin("a-long-enough-password\n", "add", "--username", "Dave", "--name", "Dave B"); err != nil || !strings.Contains(out, "added dave") {
+	if _, err := admin("a-long-enough-password\n", "add", "--username", "dave", "--products", "a,nosuch"); err == nil || !strings.Contains(err.Error(), "no route is named nosuch") {
+		t.Fatalf("a product that is no route accepted: %v", err)
+	}
+	if out, err := admin("a-long-enough-password\n", "add", "--username", "Dave", "--name", "Dave B", "--products", "a"); err != nil || !strings.Contains(out, "added dave") {
 		t.Fatalf("add: %q %v", out, err)
 	}
 	if _, err := admin("another-long-password\n", "add", "--username", "dave"); err == nil || !strings.Contains(err.Error(), "taken") {
