@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/textproto"
 	"slices"
 	"strings"
@@ -94,8 +95,8 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(rt.route.Upstream)
 	pr.Out.Host = pr.In.Host
 	s.stripIdentityHeaders(pr.Out.Header)
-	if client := s.clientIP(pr.In); client.IsValid() {
-		pr.Out.Header.Set("X-Forwarded-For", client.String())
+	if rt.client.IsValid() {
+		pr.Out.Header.Set("X-Forwarded-For", rt.client.String())
 	} else {
 		// Unknown (the policy let it through): pass on no address rather
 		// than the unreadable header.
@@ -123,9 +124,10 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 
 // proxyTarget travels from the access check to rewrite in the request context.
 type proxyTarget struct {
-	route *Route
-	id    identity
-	token string
+	route  *Route
+	id     identity
+	token  string
+	client netip.Addr // as the access check judged it
 }
 
 // assertionFor returns a signed assertion for the session and route, reused

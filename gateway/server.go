@@ -296,7 +296,8 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *Route) e
 		http.Redirect(w, r, s.signInURL(r), http.StatusFound)
 		return nil
 	}
-	if err := s.checkAccess(w, r, rt, id); errors.Is(err, errHandled) {
+	client := s.clientIP(r)
+	if err := s.checkAccess(w, r, rt, id, client); errors.Is(err, errHandled) {
 		return nil
 	} else if err != nil {
 		return err
@@ -305,7 +306,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *Route) e
 	if err != nil {
 		return errUnavailable(err)
 	}
-	ctx := context.WithValue(r.Context(), routeKey{}, &proxyTarget{route: rt, id: id, token: token})
+	ctx := context.WithValue(r.Context(), routeKey{}, &proxyTarget{route: rt, id: id, token: token, client: client})
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 	return nil
 }
@@ -316,12 +317,12 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *Route) e
 // every request, not only at login: a refusal for the network (ip_*) is a
 // 403 asking the person to move to a private network, and the session is
 // kept, so it works again once they do.
-func (s *Server) checkAccess(w http.ResponseWriter, r *http.Request, rt *Route, id identity) error {
+func (s *Server) checkAccess(w http.ResponseWriter, r *http.Request, rt *Route, id identity, client netip.Addr) error {
 	sess := id.Session
 	d := s.policy.Decide(r.Context(), policies.Input{
 		Point:   policies.PointAccess,
 		Now:     s.now().Unix(),
-		Client:  s.clientFacts(r.Context(), s.clientIP(r)),
+		Client:  s.clientFacts(r.Context(), client),
 		Account: accountFacts(id.User, true),
 		Request: policies.Request{Route: rt.Name, Host: rt.Host, Path: r.URL.Path, Method: r.Method},
 		Session: &policies.Session{Methods: sess.Methods, AuthTime: sess.AuthTime.Unix(),
