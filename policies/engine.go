@@ -285,20 +285,18 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 	return d
 }
 
-// validAddr reports whether s is an IP address, as a gateway writes one.
-func validAddr(s string) bool {
-	_, err := netip.ParseAddr(s)
-	return err == nil
-}
-
 // complete fills in the facts the engine owns.
 func (e *Engine) complete(set *policySet, in *Input) {
 	if in.Now == 0 {
 		in.Now = e.now().Unix()
 	}
-	in.Client.AllowListed = set.isAllowListed(in.Client.IP)
-	if in.Client.IP != "" && !validAddr(in.Client.IP) {
-		in.Client.IPUnknown = true
+	in.Client.AllowListed = false
+	if in.Client.IP != "" {
+		// An address that does not parse is unknown, whoever built the
+		// input; one that does is matched against the allow-list.
+		addr, err := netip.ParseAddr(in.Client.IP)
+		in.Client.IPUnknown = in.Client.IPUnknown || err != nil
+		in.Client.AllowListed = err == nil && set.containsAddr(addr)
 	}
 	in.Request.PathClass = ""
 	if in.Request.Route != "" {

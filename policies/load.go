@@ -495,14 +495,6 @@ func (k *knobs) pathClass(route, p string) string {
 	return ""
 }
 
-func (k *knobs) isAllowListed(ip string) bool {
-	if ip == "" {
-		return false
-	}
-	addr, err := netip.ParseAddr(ip)
-	return err == nil && k.containsAddr(addr)
-}
-
 func (k *knobs) containsAddr(addr netip.Addr) bool {
 	return k.allowListed != nil && addr.IsValid() && k.allowListed.Contains(addr.Unmap().WithZone(""))
 }
