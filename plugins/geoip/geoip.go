@@ -411,8 +411,8 @@ func (r *Reader) paths() [2]string {
 
 // load reads every configured file and checks it against prev, the
 // generation serving now (nil on the first load). It returns the new
-// generation only when every file passes; it logs nothing but sets
-// r.seen. r.mu must be held.
+// generation only when every file passes, logging each file it accepted;
+// failures are the caller's to log. It sets r.seen. r.mu must be held.
 func (r *Reader) load(prev *databases) (*databases, error) {
 	var (
 		dbs  databases
