@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"

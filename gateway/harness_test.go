@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 	"github.com/portcullis/portcullis/policies"

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/assertion"
 )
 
 // headerNamespace is the gateway's own header prefix, in the normalised form

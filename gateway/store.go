@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/assertion"
 )
 
 // ErrNotFound is returned by a store when the record asked for does not exist

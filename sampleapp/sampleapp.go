@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/assertion"
 )
 
 // Config configures an app.

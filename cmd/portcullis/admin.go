@@ -15,7 +15,7 @@ import (
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 	"github.com/portcullis/portcullis/sampleapp"
 )

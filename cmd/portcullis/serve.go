@@ -22,8 +22,8 @@ import (
 
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/assertion"
-	"github.com/portcullis/portcullis/gateway/certs"
+	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/phone"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"

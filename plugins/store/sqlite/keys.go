@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/assertion"
 )
 
 // SigningKeys returns every key, oldest first: by CreatedAt, then in the

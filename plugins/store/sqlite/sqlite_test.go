@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/storetest"
+	"github.com/portcullis/portcullis/gateway/store/storetest"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/assertion"
+	"github.com/portcullis/portcullis/assertion"
 )
 
 // newKey returns a signing key created at created. The bytes stand in for a

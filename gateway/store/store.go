@@ -1,0 +1,201 @@
+// Package store is the contract between the gateway and the places it keeps
+// state: the records it keeps and the parts a store is made of. Each part is
+// an interface of its own, so that an operator can keep users in PostgreSQL
+// and sessions, counters and single-use records in Redis; a store that keeps
+// everything (the embedded SQLite store) implements them all. The packages
+// that use a part declare the few methods they call; the conformance suite in
+// storetest checks each part on its own.
+//
+// Rules every part keeps:
+//   - Implementations are safe for concurrent use, by any number of
+//     goroutines and gateway replicas.
+//   - Times round-trip with at least millisecond precision, in any location;
+//     the zero time stays zero.
+//   - A record with a lifetime has expired at exactly its ExpiresAt.
+//   - Reusing any record's ID, not only a username, is ErrConflict.
+//   - An unreachable store is an error from any method, and the gateway
+//     denies.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by a store when the record asked for does not exist
+// (or has expired, for records with a lifetime).
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned by a store when a record would violate a uniqueness
+// rule, such as a second user with the same username.
+var ErrConflict = errors.New("conflict")
+
+// User is a customer's login profile.
+type User struct {
+	ID string
+	// Username is the name the customer logs in with, stored in its
+	// canonical form (see credential.CanonicalUsername).
+	Username     string
+	DisplayName  string
+	PasswordHash string // argon2id, PHC string format
+	// FailedLogins counts consecutive wrong passwords; a success resets it.
+	FailedLogins int
+	Locked       bool
+	LockedAt     time.Time
+	// Products are the routes (upstream apps) the customer's records
+	// hold, by route name.
+	Products  []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Users keeps customer profiles. Lookups return ErrNotFound for an unknown
+// user. Every change is a targeted update of the fields it names, made in one
+// atomic step, so concurrent changes to different fields never overwrite each
+// other; each also sets UpdatedAt to the time given, and returns ErrNotFound
+// for an unknown user.
+type Users interface {
+	// CreateUser stores a new user, every field as given. ErrConflict when
+	// the ID or the username is taken.
+	CreateUser(ctx context.Context, u User) error
+	// UserByName looks a user up by canonical username.
+	UserByName(ctx context.Context, username string) (User, error)
+	UserByID(ctx context.Context, id string) (User, error)
+	// ListUsers returns every user, ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+
+	// SetPasswordHash replaces the user's password hash and nothing else
+	// (a concurrent lock stays).
+	SetPasswordHash(ctx context.Context, userID, hash string, at time.Time) error
+	// SetUsername renames the user; ErrConflict when the name belongs to
+	// another user.
+	SetUsername(ctx context.Context, userID, username string, at time.Time) error
+	// SetDisplayName replaces the name the gateway greets the user by.
+	SetDisplayName(ctx context.Context, userID, name string, at time.Time) error
+	// SetProducts replaces the routes the user's records hold.
+	SetProducts(ctx context.Context, userID string, products []string, at time.Time) error
+
+	// AddLoginFailure adds one to the user's consecutive failures and
+	// returns the new count. Any number of concurrent failures all count.
+	AddLoginFailure(ctx context.Context, userID string) (int, error)
+	// ResetLoginFailures sets the user's consecutive failures to zero
+	// whatever they were (a new password).
+	ResetLoginFailures(ctx context.Context, userID string) error
+	// ConfirmLogin is the compare-and-set that ends a successful password
+	// check: in one atomic step it sets the user's consecutive failures to
+	// zero if the profile is unlocked and has fewer than maxFailures
+	// failures, and reports whether it did. false means a concurrent
+	// failure locked (or reached the lock on) the profile after the
+	// password was checked, and the login must be refused.
+	ConfirmLogin(ctx context.Context, userID string, maxFailures int) (bool, error)
+	// LockUser locks the profile at the given time unless it is locked
+	// already, and reports whether this call locked it (so that exactly one
+	// of several concurrent lockers notifies). It changes nothing else but
+	// UpdatedAt.
+	LockUser(ctx context.Context, userID string, at time.Time) (bool, error)
+	// UnlockUser unlocks the profile and sets its consecutive failures to
+	// zero in one step (an administrator's unlock, a completed recovery),
+	// and reports whether it was locked.
+	UnlockUser(ctx context.Context, userID string, at time.Time) (bool, error)
+}
+
+// Hits counts events per key in fixed time windows: failed logins per source
+// address, codes sent per number, and the like. Windows are back to back and
+// aligned to an instant the store chooses (the Unix epoch will do).
+type Hits interface {
+	// AddHit adds one to the counter named key in the fixed window of the
+	// given length that contains now, and returns the count in that
+	// window. Any number of concurrent hits all count.
+	AddHit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// ReleaseHit takes back one hit that AddHit counted in the window of
+	// the given length that contains now (never below zero): a hit
+	// reserved before the outcome was known, for an outcome that does not
+	// count.
+	ReleaseHit(ctx context.Context, key string, window time.Duration, now time.Time) error
+	// Hits returns the count AddHit would have reached in the window that
+	// contains now, without adding to it: 0 for a key never hit there.
+	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+}
+
+// Session is the server side of a signed-in browser or API client on one host.
+// Every host a customer visits after one login has its own Session (and its own
+// host-only cookie); they share a LoginID so that logout ends them all.
+type Session struct {
+	// ID is the SHA-256 of the cookie token, hex encoded; the token itself is
+	// never stored.
+	ID       string
+	LoginID  string
+	UserID   string
+	Host     string
+	Methods  []string // authentication methods used, as in RFC 8176 ("pwd", "otp", ...)
+	AuthTime time.Time
+	// LastSeen is when the session was last used, for the idle limit.
+	LastSeen time.Time
+	// ExpiresAt is the absolute end of the login, shared by all its sessions.
+	ExpiresAt time.Time
+}
+
+// Sessions keeps sessions. GetSession returns ErrNotFound for an unknown or
+// deleted session; expiry is the caller's decision, but implementations may
+// drop sessions past ExpiresAt.
+type Sessions interface {
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	// TouchSession records use of the session at the given time.
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteLogin deletes every session that shares the login ID.
+	DeleteLogin(ctx context.Context, loginID string) error
+}
+
+// Record is a single-use, expiring record: the cross-host exchange code, and
+// the security codes, recovery tokens and WebAuthn challenges of the flows
+// that need one. The store keeps it whole and treats Payload as opaque.
+type Record struct {
+	// ID is what the holder presents, hashed (never the secret itself).
+	ID string
+	// Kind says what the record is for ("exchange", ...); a record is
+	// found only under its own kind, so a code of one kind is never taken
+	// as another.
+	Kind string
+	// Subject is whom or what the record is for: a session, a user, a
+	// login flow.
+	Subject string
+	// Payload is whatever the kind needs; nil and empty are the same.
+	Payload []byte
+	// Attempts counts failed uses so far (see AttemptRecord).
+	Attempts  int
+	ExpiresAt time.Time
+}
+
+// Records keeps single-use records. Every method that finds a record finds it
+// only under its own kind and only while now is before its ExpiresAt;
+// otherwise ErrNotFound.
+type Records interface {
+	// PutRecord stores a new record. ErrConflict when a record with the
+	// same kind and ID exists and has not expired.
+	PutRecord(ctx context.Context, r Record) error
+	// TakeRecord deletes and returns the record in one atomic step, so it
+	// is used once only: of any number of concurrent takers, one gets it
+	// and the rest ErrNotFound.
+	TakeRecord(ctx context.Context, kind, id string, now time.Time) (Record, error)
+	// AttemptRecord adds one to the record's Attempts and returns the
+	// record as it is after that, in one atomic step: a guess reserves
+	// its attempt before it is judged, so any number of concurrent guesses
+	// all count against the record's limit.
+	AttemptRecord(ctx context.Context, kind, id string, now time.Time) (Record, error)
+}
+
+// Upkeep is what the process that owns a store needs of it beside the parts.
+type Upkeep interface {
+	// Ping reports whether the store can be read and written: it proves a
+	// write (one that changes nothing the gateway reads), not only a
+	// connection.
+	Ping(ctx context.Context) error
+	// Sweep deletes what has expired at now: sessions past ExpiresAt,
+	// single-use records, counter windows. Stores that expire records by
+	// themselves may do nothing.
+	Sweep(ctx context.Context, now time.Time) error
+	Close() error
+}
