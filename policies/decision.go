@@ -6,20 +6,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Reason codes the engine itself produces. Policies produce the others;
-// docs/policies.md lists them.
-const (
-	// ReasonOK is the reason of an approval.
-	ReasonOK = "ok"
-	// ReasonPolicyError means the policy could not decide: an evaluation
-	// error, an undefined or malformed decision, an unknown point or a
-	// panic. The gateway denies with a generic message.
-	ReasonPolicyError = "policy_error"
-	// ReasonDefaultDeny is what each point answers when none of its rules
-	// decides.
-	ReasonDefaultDeny = "policy_default_deny"
-)
-
 // Decision is a policy's answer. Allow is false on every failure; fields a
 // point does not use are zero.
 type Decision struct {

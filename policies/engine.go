@@ -155,6 +155,11 @@ func (e *Engine) IPFailureWindow() time.Duration { return e.current.Load().ipWin
 // resets the count, so a login racing the failure that locks is refused.
 func (e *Engine) MaxConsecutiveFailures() int { return e.current.Load().maxFailures }
 
+// PasswordRules are the length rules for a new password in the serving
+// policy (data.portcullis.config.passwords), so the gateway and the admin
+// command refuse in Go what the policy would refuse.
+func (e *Engine) PasswordRules() PasswordRules { return e.current.Load().passwords }
+
 // Reload reads and compiles the policies again and, if they compile, swaps
 // them in. When they do not, the previous policies keep serving, the error
 // is logged and returned. Reloading unchanged sources does nothing.

@@ -28,6 +28,9 @@ func TestNewRejectsBrokenPolicies(t *testing.T) {
 		{"misspelt setting", "data.json", `"max_consecutive_failures"`, `"max_consecutive_failure"`},
 		{"setting of the wrong type", "data.json", `"max_ip_failures": 20`, `"max_ip_failures": "20"`},
 		{"missing setting", "data.json", "\"max_consecutive_failures\": 5,\n        \"reveal_before_password\": false", `"max_consecutive_failures": 5`},
+		{"password minimum not positive", "data.json", `"min_length": 12`, `"min_length": 0`},
+		{"password maximum below minimum", "data.json", `"max_length": 64`, `"max_length": 11`},
+		{"composition setting", "data.json", `"max_length": 64`, `"max_length": 64, "min_classes": 2`},
 		{"data conflicting with a policy", "data.json", `"portcullis": {`, `"portcullis": {"login": {"decision": 1},`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -196,10 +196,11 @@ type Code struct {
 
 // PasswordFacts describe a new password without revealing it.
 type PasswordFacts struct {
-	// Length is the number of characters.
+	// Length is the number of characters, as PasswordLength counts them.
 	Length int `json:"length"`
 	// Classes counts the character classes used: lower case, upper case,
-	// digits, others.
+	// digits, others. The shipped policy has no composition rules and
+	// does not read it.
 	Classes int `json:"classes"`
 	// ContainsUsername is true when the password contains the username.
 	ContainsUsername bool `json:"contains_username"`

@@ -208,6 +208,7 @@ type knobs struct {
 	allowListed     *netipx.IPSet
 	ipWindow        time.Duration
 	maxFailures     int
+	passwords       PasswordRules
 	routePrefixes   map[string][]string
 	defaultPrefixes []string
 }
@@ -246,9 +247,8 @@ type configData struct {
 		LineTypes             map[string]map[string]bool `json:"line_types"`
 	} `json:"codes"`
 	Passwords *struct {
-		MinLength  *int `json:"min_length"`
-		MaxLength  *int `json:"max_length"`
-		MinClasses *int `json:"min_classes"`
+		MinLength *int `json:"min_length"`
+		MaxLength *int `json:"max_length"`
 	} `json:"passwords"`
 	Session *struct {
 		IdleSeconds *int `json:"idle_seconds"`
@@ -441,6 +441,13 @@ func readKnobs(data map[string]any) (knobs, error) {
 	k.maxFailures = *cfg.Lockout.MaxConsecutiveFailures
 	if k.maxFailures <= 0 {
 		return k, errors.New("data.portcullis.config.lockout.max_consecutive_failures must be positive")
+	}
+	k.passwords = PasswordRules{MinLength: *cfg.Passwords.MinLength, MaxLength: *cfg.Passwords.MaxLength}
+	if k.passwords.MinLength <= 0 {
+		return k, errors.New("data.portcullis.config.passwords.min_length must be positive")
+	}
+	if k.passwords.MaxLength < k.passwords.MinLength {
+		return k, errors.New("data.portcullis.config.passwords.max_length must be at least min_length")
 	}
 	k.defaultPrefixes = normalisePrefixes(cfg.Access.DefaultRoute.SensitivePrefixes)
 	k.routePrefixes = map[string][]string{}

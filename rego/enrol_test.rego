@@ -1,10 +1,11 @@
 package portcullis.enrol_test
 
+import data.portcullis.config
 import data.portcullis.enrol
 
 client := {"ip": "198.51.100.7", "facts": {"checked": true}, "recent_failures": 0}
 
-good_password := {"length": 14, "classes": 3, "contains_username": false, "common": false}
+good_password := {"length": config.passwords.min_length, "contains_username": false, "common": false}
 
 stage(name, facts) := {
 	"point": "enrol",
@@ -49,8 +50,9 @@ test_taken_username_is_refused if {
 	enrol.decision.reason == "username_taken" with input as object.union(credentials, {"enrolment": {"username_available": false}})
 }
 
-test_weak_password_is_refused if {
-	enrol.decision.reason == "password_too_short" with input as object.union(credentials, {"enrolment": {"new_password": {"length": 5}}})
+test_short_password_is_refused if {
+	short := {"length": config.passwords.min_length - 1}
+	enrol.decision.reason == "password_too_short" with input as object.union(credentials, {"enrolment": {"new_password": short}})
 }
 
 test_missing_password_facts_are_refused if {

@@ -41,7 +41,6 @@ messages := {
 	"password_missing": "password_rules",
 	"password_too_short": "password_rules",
 	"password_too_long": "password_rules",
-	"password_too_simple": "password_rules",
 	"password_contains_username": "password_rules",
 	"password_common": "password_rules",
 	"recovery_unavailable": "call_support",

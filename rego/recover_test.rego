@@ -1,5 +1,6 @@
 package portcullis.recover_test
 
+import data.portcullis.config
 import data.portcullis.recover
 
 account := {
@@ -9,7 +10,7 @@ account := {
 	"security_phone": {"valid": true, "line_type": "mobile"},
 }
 
-good_password := {"length": 14, "classes": 3, "contains_username": false, "common": false}
+good_password := {"length": config.passwords.min_length, "contains_username": false, "common": false}
 
 recovery(kind, stage, facts) := {
 	"point": "recover",

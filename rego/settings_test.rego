@@ -1,5 +1,6 @@
 package portcullis.settings_test
 
+import data.portcullis.config
 import data.portcullis.settings
 
 now := 1767225600
@@ -10,6 +11,8 @@ account := {
 	"second_factors": ["sms", "totp", "questions"],
 	"security_phone": {"valid": true, "line_type": "mobile"},
 }
+
+good_password := {"length": config.passwords.min_length, "contains_username": false, "common": false}
 
 fresh_session := {"methods": ["password", "sms"], "auth_time": now - 60, "step_up_at": now - 60, "last_seen": now - 5, "created": now - 600}
 
@@ -23,7 +26,7 @@ change(kind, facts, session) := {
 }
 
 test_password_change_after_a_fresh_step_up_is_allowed_and_notified if {
-	d := settings.decision with input as change("password", {"new_password": {"length": 16, "classes": 3}}, fresh_session)
+	d := settings.decision with input as change("password", {"new_password": good_password}, fresh_session)
 	d.allow
 	d.notify == ["password_changed"]
 }
@@ -56,8 +59,9 @@ test_security_phone_change_is_notified if {
 	settings.decision.notify == ["security_phone_changed"] with input as change("security_phone", {"phone": {"valid": true, "line_type": "mobile"}}, fresh_session)
 }
 
-test_weak_new_password_is_refused if {
-	settings.decision.reason == "password_too_simple" with input as change("password", {"new_password": {"length": 16, "classes": 1}}, fresh_session)
+test_short_new_password_is_refused if {
+	short := object.union(good_password, {"length": config.passwords.min_length - 1})
+	settings.decision.reason == "password_too_short" with input as change("password", {"new_password": short}, fresh_session)
 }
 
 test_taken_username_is_refused if {

@@ -1,0 +1,63 @@
+package policies
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// PasswordRules are the length rules for a new password in the serving
+// policy data (data.portcullis.config.passwords). rego/password.rego judges
+// the same numbers from the facts the gateway measures, so a password Check
+// accepts is one the policy accepts on length. There are no composition
+// rules. An empty password is always refused, and the zero value refuses
+// every password.
+type PasswordRules struct {
+	// MinLength and MaxLength bound the length in characters, counted as
+	// PasswordLength counts them (passwords.min_length, .max_length).
+	MinLength int
+	MaxLength int
+}
+
+// PasswordLength is a password's length as the rules count it: Unicode
+// code points after NFC normalisation (an invalid UTF-8 byte counts as
+// one), so that "é" is one character however it was typed. The gateway
+// reports this as PasswordFacts.Length.
+func PasswordLength(p string) int {
+	return utf8.RuneCountInString(norm.NFC.String(p))
+}
+
+// MaxBytes is the most UTF-8 bytes the NFC form of a password meeting the
+// rules can take, for sizing what the gateway reads and hashes.
+func (r PasswordRules) MaxBytes() int { return r.MaxLength * utf8.UTFMax }
+
+// Check returns nil when p meets the rules, and otherwise a *PasswordError
+// that says what to change. It never quotes the password.
+func (r PasswordRules) Check(p string) error {
+	n := PasswordLength(p)
+	switch {
+	case n < max(r.MinLength, 1):
+		return &PasswordError{Reason: ReasonPasswordTooShort, Rules: r}
+	case n > r.MaxLength:
+		return &PasswordError{Reason: ReasonPasswordTooLong, Rules: r}
+	}
+	return nil
+}
+
+// PasswordError is why a password does not meet the rules. Its message
+// tells the person what to change and is safe to show and to log.
+type PasswordError struct {
+	// Reason is the policy's reason code for the same refusal:
+	// ReasonPasswordTooShort or ReasonPasswordTooLong.
+	Reason string
+	// Rules are the rules the password was checked against.
+	Rules PasswordRules
+}
+
+func (e *PasswordError) Error() string {
+	if e.Reason == ReasonPasswordTooLong {
+		return fmt.Sprintf("a password can have at most %d characters: choose a shorter one", e.Rules.MaxLength)
+	}
+	return fmt.Sprintf("a password needs at least %d characters: choose a longer one", max(e.Rules.MinLength, 1))
+}
