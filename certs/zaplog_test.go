@@ -45,3 +45,29 @@ func TestZapLoggerWritesToSlog(t *testing.T) {
 		t.Errorf("second record %s is not at ERROR", lines[1])
 	}
 }
+
+// certmagic's routine info (locks, maintenance, each obtain step) goes to
+// debug with its raw pointers dropped; a certificate obtained stays at info.
+func TestZapLoggerQuietsRoutineInfo(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	zl := zapLogger(logger).Named("obtain")
+	type cache struct{ n int }
+	zl.Info("started background certificate maintenance", zap.Any("cache", &cache{}))
+	zl.Info("acquiring lock", zap.String("identifier", "bank.localhost"))
+	zl.Info("certificate obtained successfully", zap.String("identifier", "bank.localhost"), zap.Any("cache", &cache{}))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "certificate obtained successfully") {
+		t.Fatalf("at info, got:\n%s\nwant only the obtained certificate", buf.String())
+	}
+	if strings.Contains(lines[0], "cache") || strings.Contains(lines[0], "0x") {
+		t.Errorf("a raw pointer was logged: %s", lines[0])
+	}
+
+	buf.Reset()
+	debug := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	zapLogger(debug).Info("acquiring lock")
+	if !strings.Contains(buf.String(), `"level":"DEBUG"`) {
+		t.Errorf("routine info at debug level: %s", buf.String())
+	}
+}
