@@ -24,8 +24,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
@@ -107,7 +108,7 @@ func NewEnv(ctx context.Context, dir string) (env *Env, err error) {
 		Session:      gateway.SessionConfig{IdleTimeout: 15 * time.Minute, MaxLifetime: 2 * time.Hour},
 		StripHeaders: []string{"X-Remote-User"},
 		AssertionTTL: assertion.MaxTTL,
-	}, gateway.Deps{Store: e.store, Signer: signer, Policy: engine, Signals: e.signals})
+	}, gateway.Deps{Users: e.store, Hits: e.store, Sessions: e.store, Records: e.store, Signer: signer, Policy: engine, Signals: e.signals})
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -212,7 +213,7 @@ func (e *Env) addUser(ctx context.Context) error {
 		return fmt.Errorf("bench: hash password: %w", err)
 	}
 	now := time.Now()
-	u := gateway.User{ID: "id-" + username, Username: username, DisplayName: "Alice", PasswordHash: hash,
+	u := store.User{ID: "id-" + username, Username: username, DisplayName: "Alice", PasswordHash: hash,
 		Products: []string{"whoami"}, CreatedAt: now, UpdatedAt: now}
 	if err := e.store.CreateUser(ctx, u); err != nil {
 		return fmt.Errorf("bench: create user: %w", err)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
 func sessionCookieValue(t *testing.T, resp *http.Response) string {
@@ -524,7 +526,7 @@ func TestStreamingAndWebSocketPassThrough(t *testing.T) {
 }
 
 type failingStore struct {
-	gateway.Store
+	allStore
 	fail bool
 	mu   sync.Mutex
 }
@@ -533,29 +535,29 @@ var errDown = errors.New("store down")
 
 func (f *failingStore) failing() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.fail }
 
-func (f *failingStore) GetSession(ctx context.Context, id string) (gateway.Session, error) {
+func (f *failingStore) GetSession(ctx context.Context, id string) (store.Session, error) {
 	if f.failing() {
-		return gateway.Session{}, errDown
+		return store.Session{}, errDown
 	}
-	return f.Store.GetSession(ctx, id)
+	return f.allStore.GetSession(ctx, id)
 }
 
-func (f *failingStore) UserByName(ctx context.Context, name string) (gateway.User, error) {
+func (f *failingStore) UserByName(ctx context.Context, name string) (store.User, error) {
 	if f.failing() {
-		return gateway.User{}, errDown
+		return store.User{}, errDown
 	}
-	return f.Store.UserByName(ctx, name)
+	return f.allStore.UserByName(ctx, name)
 }
 
 func TestUnreachableStoreDenies(t *testing.T) {
 	h := newHarness(t)
-	fs := &failingStore{Store: h.store}
+	fs := &failingStore{allStore: h.store}
 	gw, err := gateway.New(gateway.Config{
 		Routes:       []gateway.Route{{Name: "savings", Host: bankHost, PathPrefix: "/", Upstream: mustURL(t, h.bank.URL)}},
 		Session:      gateway.SessionConfig{IdleTimeout: time.Hour, MaxLifetime: 2 * time.Hour},
-		Password:     gateway.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 2},
+		Password:     credential.Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 2},
 		AssertionTTL: time.Minute,
-	}, gateway.Deps{Store: fs, Signer: h.signer, Policy: h.policy, Signals: h.signals, Now: h.clock.Now})
+	}, withParts(fs, gateway.Deps{Signer: h.signer, Policy: h.policy, Signals: h.signals, Now: h.clock.Now}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 	"github.com/portcullis/portcullis/policies"
@@ -142,7 +144,7 @@ type setup struct {
 	// decisionLog, when set, receives the policy engine's decision log.
 	decisionLog io.Writer
 	// wrapStore, when set, wraps the store the gateway is given.
-	wrapStore func(gateway.Store) gateway.Store
+	wrapStore func(allStore) allStore
 }
 
 // withSharedStore makes the harness use the SQLite file at path.
@@ -201,7 +203,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		},
 		Session:      gateway.SessionConfig{IdleTimeout: 15 * time.Minute, MaxLifetime: 2 * time.Hour},
 		StripHeaders: []string{"X-Remote-User"},
-		Password:     gateway.PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 4},
+		Password:     credential.Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 4},
 		AssertionTTL: time.Minute,
 		SupportPhone: "1-800-555-0100",
 	}
@@ -212,13 +214,13 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	if st.storePath == "" {
 		st.storePath = t.TempDir() + "/portcullis.db"
 	}
-	store, err := sqlite.Open(ctx, st.storePath)
+	db, err := sqlite.Open(ctx, st.storePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	h.store = store
-	signer, err := assertion.NewSigner(ctx, store, assertion.SignerConfig{Issuer: "https://login.test", TTL: time.Minute, Now: h.clock.Now})
+	t.Cleanup(func() { db.Close() })
+	h.store = db
+	signer, err := assertion.NewSigner(ctx, db, assertion.SignerConfig{Issuer: "https://login.test", TTL: time.Minute, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,11 +236,11 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	}
 	t.Cleanup(func() { signals.Close() })
 	h.signals = signals
-	var gwStore gateway.Store = store
+	var gwStore allStore = db
 	if st.wrapStore != nil {
-		gwStore = st.wrapStore(store)
+		gwStore = st.wrapStore(db)
 	}
-	gw, err := gateway.New(cfg, gateway.Deps{Store: gwStore, Signer: signer, Policy: engine, Signals: signals, Now: h.clock.Now})
+	gw, err := gateway.New(cfg, withParts(gwStore, gateway.Deps{Signer: signer, Policy: engine, Signals: signals, Now: h.clock.Now}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +257,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		}
 		h.verifier[aud] = v
 	}
-	if _, err := store.UserByName(ctx, "alice"); err != nil {
+	if _, err := h.store.UserByName(ctx, "alice"); err != nil {
 		h.addUser("alice", alicePassword)
 	}
 	return h
@@ -269,13 +271,13 @@ func mustURL(t *testing.T, s string) *url.URL {
 	return u
 }
 
-func (h *harness) addUser(name, password string) gateway.User {
+func (h *harness) addUser(name, password string) store.User {
 	h.t.Helper()
 	hash, err := h.gw.Hasher().Hash(h.t.Context(), password)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	u := gateway.User{ID: "id-" + name, Username: name, DisplayName: name, PasswordHash: hash,
+	u := store.User{ID: "id-" + name, Username: name, DisplayName: name, PasswordHash: hash,
 		Products: []string{"savings", "carloans"}, CreatedAt: h.clock.Now(), UpdatedAt: h.clock.Now()}
 	if err := h.store.CreateUser(h.t.Context(), u); err != nil {
 		h.t.Fatal(err)
@@ -459,4 +461,18 @@ func (h *harness) rawExchange(raw string) (*http.Response, net.Conn, *bufio.Read
 func tokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
+}
+
+// allStore is a store that keeps every part, as the SQLite store does.
+type allStore interface {
+	store.Users
+	store.Hits
+	store.Sessions
+	store.Records
+}
+
+// withParts returns d with every store part taken from st.
+func withParts(st allStore, d gateway.Deps) gateway.Deps {
+	d.Users, d.Hits, d.Sessions, d.Records = st, st, st, st
+	return d
 }

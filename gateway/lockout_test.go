@@ -11,25 +11,23 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/portcullis/portcullis/gateway"
 )
 
 // countingStore counts the failures the gateway adds, whatever the store
 // answers, so a test can compare them with what the store kept.
 type countingStore struct {
-	gateway.Store
+	allStore
 	failures *atomic.Int64
 }
 
 func (c countingStore) AddLoginFailure(ctx context.Context, id string) (int, error) {
 	c.failures.Add(1)
-	return c.Store.AddLoginFailure(ctx, id)
+	return c.allStore.AddLoginFailure(ctx, id)
 }
 
 func withFailureCount(n *atomic.Int64) option {
 	return func(s *setup) {
-		s.wrapStore = func(st gateway.Store) gateway.Store { return countingStore{st, n} }
+		s.wrapStore = func(st allStore) allStore { return countingStore{st, n} }
 	}
 }
 

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -147,8 +148,7 @@ decision := {"allow": false, "reason": "other"} if input.client.ip
 func TestAccessNeedsTheProduct(t *testing.T) {
 	h := newHarness(t)
 	bob := h.addUser("bob", "builder-test-42")
-	bob.Products = []string{"carloans"}
-	if err := h.store.UpdateUser(t.Context(), bob); err != nil {
+	if err := h.store.SetProducts(t.Context(), bob.ID, []string{"carloans"}, h.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	b := h.client(true)
@@ -161,6 +161,14 @@ func TestAccessNeedsTheProduct(t *testing.T) {
 	}
 	if body := readAll(t, resp); !strings.Contains(body, "does not include this service") {
 		t.Fatalf("page: %s", body)
+	}
+	// A script on the page asking for JSON gets the refusal as JSON.
+	req, _ := http.NewRequest(http.MethodGet, h.url(bankHost, "/whoami"), nil)
+	req.Header.Set("Accept", "application/json")
+	resp = b.do(req)
+	var a apiAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != http.StatusForbidden || a.Reason != "route_not_permitted" {
+		t.Fatalf("JSON client on savings: %d %+v (%v), want a JSON 403 route_not_permitted", resp.StatusCode, a, err)
 	}
 	if len(h.bank.requests()) != 0 {
 		t.Fatal("upstream reached for a product the profile lacks")

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/gateway/session"
+	"github.com/portcullis/portcullis/gateway/web"
+	"github.com/portcullis/portcullis/policies"
 )
 
 // headerNamespace is the gateway's own header prefix, in the normalised form
@@ -105,7 +108,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
 	pr.Out.Header["X-Forwarded-Proto"] = httpsValue
 	// The session cookie is the gateway's; the upstream never needs it.
-	removeCookie(pr.Out, sessionCookie, csrfCookie)
+	removeCookie(pr.Out, session.Cookie, web.CSRFCookie)
 	id := rt.id
 	h := pr.Out.Header
 	h.Set(assertion.HeaderUser, id.User.Username)
@@ -125,7 +128,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 // proxyTarget travels from the access check to rewrite in the request context.
 type proxyTarget struct {
 	route  *Route
-	id     identity
+	id     session.Identity
 	token  string
 	client netip.Addr // as the access check judged it
 }
@@ -133,7 +136,7 @@ type proxyTarget struct {
 // assertionFor returns a signed assertion for the session and route, reused
 // while it has at least half its lifetime left so that signing (ECDSA) is not
 // on every request's path.
-func (s *Server) assertionFor(id identity, rt *Route) (string, error) {
+func (s *Server) assertionFor(id session.Identity, rt *Route) (string, error) {
 	key := id.Session.ID + "\x00" + rt.Name
 	if tok, ok := s.assertions.Get(key); ok {
 		return tok, nil
@@ -189,12 +192,12 @@ func removeCookie(r *http.Request, names ...string) {
 }
 
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	s.setPageHeaders(w.Header())
+	s.site.SetPageHeaders(w.Header())
 	status := http.StatusBadGateway
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		status = http.StatusGatewayTimeout
 	}
-	s.renderError(w, r, &Error{Status: status, Reason: "upstream_unavailable",
+	s.site.RenderError(w, r, &web.Error{Status: status, Reason: policies.ReasonUpstreamUnavailable,
 		Message: "This service is temporarily unavailable. Please try again shortly.",
 		Err:     fmt.Errorf("proxy to upstream: %w", err)})
 }
@@ -233,7 +236,7 @@ func setUpstreamSecurityHeaders(h http.Header) {
 // instead of allocated each time. Each has len == cap, so an append by
 // anyone makes a copy rather than writing into the shared array.
 var (
-	hstsValue        = []string{hsts}
+	hstsValue        = []string{web.HSTS}
 	nosniffValue     = []string{"nosniff"}
 	upstreamCSPValue = []string{"frame-ancestors 'self'; object-src 'none'; base-uri 'self'"}
 	referrerValue    = []string{"strict-origin-when-cross-origin"}

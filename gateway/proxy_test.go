@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/gateway/session"
+	"github.com/portcullis/portcullis/gateway/web"
 )
 
 func TestRemoveCookie(t *testing.T) {
@@ -23,7 +26,7 @@ func TestRemoveCookie(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &http.Request{Header: http.Header{"Cookie": tc.in}}
-			removeCookie(r, sessionCookie, csrfCookie)
+			removeCookie(r, session.Cookie, web.CSRFCookie)
 			got := r.Header["Cookie"]
 			if len(got) != len(tc.want) || (len(got) > 0 && got[0] != tc.want[0]) {
 				t.Fatalf("Cookie = %q, want %q", got, tc.want)
@@ -61,14 +64,14 @@ func FuzzRemoveCookie(f *testing.F) {
 		r := &http.Request{Header: http.Header{"Cookie": {header}}}
 		var want []string
 		for _, c := range r.Cookies() {
-			if c.Name != sessionCookie && c.Name != csrfCookie {
+			if c.Name != session.Cookie && c.Name != web.CSRFCookie {
 				want = append(want, c.Name+"="+c.Value)
 			}
 		}
-		removeCookie(r, sessionCookie, csrfCookie)
+		removeCookie(r, session.Cookie, web.CSRFCookie)
 		var got []string
 		for _, c := range r.Cookies() {
-			if c.Name == sessionCookie || c.Name == csrfCookie {
+			if c.Name == session.Cookie || c.Name == web.CSRFCookie {
 				t.Fatalf("%q still carries %s after removal: %q", header, c.Name, r.Header["Cookie"])
 			}
 			got = append(got, c.Name+"="+c.Value)

@@ -13,10 +13,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/portcullis/portcullis/config"
-	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
+	"github.com/portcullis/portcullis/policies"
 )
 
 const adminUsage = `usage:
@@ -40,11 +42,11 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	username := fs.String("username", "", "username")
 	display := fs.String("name", "", "display name (add)")
 	products := fs.String("products", "", "comma-separated route names the customer holds (add)")
-	cfg, store, err := openConfigStore(ctx, fs, args[2:])
+	cfg, db, err := openConfigStore(ctx, fs, args[2:])
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer db.Close()
 	switch args[1] {
 	case "add":
 		password, err := readPassword(stdin)
@@ -54,18 +56,23 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err := knownProducts(cfg, splitList(*products)); err != nil {
 			return err
 		}
-		hasher, err := gateway.NewHasher(cfg.Gateway().Password, rand.Reader)
+		hasher, err := credential.NewHasher(cfg.Gateway().Password, rand.Reader)
 		if err != nil {
 			return err
 		}
-		u, err := addUser(ctx, store, hasher, newUser{username: *username, name: *display, password: password,
+		// The password rules are the serving policy's.
+		engine, err := policies.New(ctx, policies.Config{Dir: cfg.Policies.Dir})
+		if err != nil {
+			return fmt.Errorf("password rules: %w", err)
+		}
+		u, err := addUser(ctx, db, hasher, engine.PasswordRules(), newUser{username: *username, name: *display, password: password,
 			products: splitList(*products)}, time.Now())
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "added %s (%s)\n", u.Username, u.ID)
 	case "list":
-		users, err := store.ListUsers(ctx)
+		users, err := db.ListUsers(ctx)
 		if err != nil {
 			return err
 		}
@@ -76,16 +83,17 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return tw.Flush()
 	case "unlock":
-		u, err := store.UserByName(ctx, gateway.CanonicalUsername(*username))
+		u, err := db.UserByName(ctx, credential.CanonicalUsername(*username))
 		if err != nil {
 			return fmt.Errorf("unlock %q: %w", *username, err)
 		}
-		u.Locked, u.LockedAt, u.UpdatedAt = false, time.Time{}, time.Now()
-		if err := store.UpdateUser(ctx, u); err != nil {
-			return err
+		was, err := db.UnlockUser(ctx, u.ID, time.Now())
+		if err != nil {
+			return fmt.Errorf("unlock %q: %w", *username, err)
 		}
-		if err := store.ResetLoginFailures(ctx, u.ID); err != nil {
-			return err
+		if !was {
+			fmt.Fprintf(stdout, "%s was not locked; its failure count is reset\n", u.Username)
+			return nil
 		}
 		fmt.Fprintf(stdout, "unlocked %s\n", u.Username)
 	default:
@@ -147,29 +155,31 @@ func knownProducts(cfg *config.File, products []string) error {
 
 // addUser creates a customer profile after checking the username and
 // password rules.
-func addUser(ctx context.Context, store gateway.UserStore, hasher *gateway.Hasher, nu newUser, now time.Time) (gateway.User, error) {
-	name, password := gateway.CanonicalUsername(nu.username), nu.password
-	if err := gateway.ValidUsername(name); err != nil {
-		return gateway.User{}, fmt.Errorf("username: %w", err)
+func addUser(ctx context.Context, users interface {
+	CreateUser(context.Context, store.User) error
+}, hasher *credential.Hasher, rules policies.PasswordRules, nu newUser, now time.Time) (store.User, error) {
+	name, password := credential.CanonicalUsername(nu.username), nu.password
+	if err := credential.ValidUsername(name); err != nil {
+		return store.User{}, fmt.Errorf("username: %w", err)
 	}
-	if err := gateway.ValidPassword(password); err != nil {
-		return gateway.User{}, fmt.Errorf("password: %w", err)
+	if err := rules.Check(password); err != nil {
+		return store.User{}, fmt.Errorf("password: %w", err)
 	}
 	hash, err := hasher.Hash(ctx, password)
 	if err != nil {
-		return gateway.User{}, err
+		return store.User{}, err
 	}
 	id := make([]byte, 12)
 	if _, err := rand.Read(id); err != nil {
-		return gateway.User{}, err
+		return store.User{}, err
 	}
-	u := gateway.User{ID: "u_" + hex.EncodeToString(id), Username: name, DisplayName: nu.name,
+	u := store.User{ID: "u_" + hex.EncodeToString(id), Username: name, DisplayName: nu.name,
 		PasswordHash: hash, Products: nu.products, CreatedAt: now, UpdatedAt: now}
-	if err := store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, gateway.ErrConflict) {
-			return gateway.User{}, fmt.Errorf("username %q is taken", name)
+	if err := users.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.User{}, fmt.Errorf("username %q is taken", name)
 		}
-		return gateway.User{}, err
+		return store.User{}, err
 	}
 	return u, nil
 }
@@ -177,14 +187,14 @@ func addUser(ctx context.Context, store gateway.UserStore, hasher *gateway.Hashe
 func cmdAdminKeys(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("admin keys "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg, store, err := openConfigStore(ctx, fs, args)
+	cfg, db, err := openConfigStore(ctx, fs, args)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer db.Close()
 	switch verb {
 	case "rotate":
-		signer, err := assertion.NewSigner(ctx, store, assertion.SignerConfig{Issuer: cfg.Issuer, TTL: cfg.Identity.AssertionTTL})
+		signer, err := assertion.NewSigner(ctx, db, assertion.SignerConfig{Issuer: cfg.Issuer, TTL: cfg.Identity.AssertionTTL})
 		if err != nil {
 			return err
 		}
@@ -194,7 +204,7 @@ func cmdAdminKeys(ctx context.Context, verb string, args []string, stdout, stder
 		}
 		fmt.Fprintf(stdout, "rotated: %s signs now, %s is retired (running gateways pick this up within a minute)\n", signer.KeyID(), old)
 	case "list":
-		keys, err := store.SigningKeys(ctx)
+		keys, err := db.SigningKeys(ctx)
 		if err != nil {
 			return err
 		}
@@ -227,9 +237,9 @@ func openConfigStore(ctx context.Context, fs *flag.FlagSet, args []string) (*con
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := openStore(ctx, cfg, logger)
+	db, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, err
 	}
-	return cfg, store, nil
+	return cfg, db, nil
 }

@@ -13,11 +13,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/portcullis/portcullis/config"
-	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 	"github.com/portcullis/portcullis/sampleapp"
 )
@@ -138,10 +139,10 @@ func seedCustomers(ctx context.Context, a *app, logger *slog.Logger) error {
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, gateway.ErrNotFound) {
+		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if _, err := addUser(ctx, a.store, a.server.Hasher(), c, time.Now()); err != nil {
+		if _, err := addUser(ctx, a.store, a.server.Hasher(), a.policy.PasswordRules(), c, time.Now()); err != nil {
 			return fmt.Errorf("demo customer %s: %w", c.username, err)
 		}
 		logger.Info("demo customer created", "username", c.username)
@@ -180,11 +181,27 @@ func touch(path string) error {
 	return f.Close()
 }
 
-func printDemoHelp(w io.Writer, dir, addr string) {
-	rel, err := filepath.Rel(".", dir)
-	if err != nil || len(rel) > len(dir) {
-		rel = dir
+// displayPath is dir as the person should type it: relative to the working
+// directory when dir is inside it (as the README's portcullis-demo/ is),
+// otherwise as given.
+func displayPath(dir string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return dir
 	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	rel, err := filepath.Rel(wd, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return dir
+	}
+	return rel
+}
+
+func printDemoHelp(w io.Writer, dir, addr string) {
+	rel := displayPath(dir)
 	port := portOf(addr)
 	_, p, _ := net.SplitHostPort(addr)
 	fmt.Fprintf(w, `

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,15 +14,59 @@ import (
 
 const module = "github.com/portcullis/portcullis"
 
-// forbidden lists, for each part of the tree, the parts its non-test code
-// must not import: data flows cmd → plugins → gateway → policies → OPA, so
-// that the core never depends on an implementation of its extension points.
-var forbidden = map[string][]string{
-	"gateway":   {"plugins", "cmd"},
-	"policies":  {"gateway", "plugins", "cmd"},
-	"plugins":   {"cmd"},
-	"config":    {"plugins", "cmd"},
-	"sampleapp": {"plugins", "cmd"},
+// forbidden lists, for each directory of the tree, the packages its
+// non-test code must not import; the longest directory that contains a file
+// gives its rules. A rule "x/..." is x and everything under it; a plain "x"
+// is that package alone. Data flows cmd → plugins → gateway → policies → OPA,
+// so that the core never depends on an implementation of its extension
+// points; inside gateway, the root assembles the rooms (login, and the flows
+// to come), the rooms build on session, credential and facts, and those on
+// web and the store contract, never the other way.
+var forbidden = func() map[string][]string {
+	core := []string{"plugins/...", "cmd/..."}
+	rooms := []string{"gateway", "gateway/login/..."}
+	with := func(lists ...[]string) []string {
+		var out []string
+		for _, l := range lists {
+			out = append(out, l...)
+		}
+		return out
+	}
+	return map[string][]string{
+		"gateway":            core,
+		"gateway/login":      with(core, []string{"gateway"}),
+		"gateway/session":    with(core, rooms),
+		"gateway/credential": with(core, rooms, []string{"gateway/session/..."}),
+		"gateway/facts":      with(core, rooms, []string{"gateway/session/...", "gateway/web/..."}),
+		"gateway/web":        with(core, rooms, []string{"gateway/session/...", "gateway/credential/...", "gateway/facts/..."}),
+		"gateway/store":      with(core, rooms, []string{"gateway/session/...", "gateway/credential/...", "gateway/facts/...", "gateway/web/...", "policies/..."}),
+		"policies":           {"gateway/...", "plugins/...", "cmd/..."},
+		"plugins":            {"cmd/..."},
+		"config":             core,
+		"sampleapp":          core,
+		"assertion":          {"gateway/...", "plugins/...", "cmd/...", "policies/..."},
+		"certs":              {"gateway/...", "plugins/...", "cmd/...", "policies/..."},
+	}
+}()
+
+// rulesFor returns the rules of the longest directory in forbidden that
+// holds rel (a slash-separated path of a file).
+func rulesFor(rel string) []string {
+	best, rules := -1, []string(nil)
+	for dir, r := range forbidden {
+		if strings.HasPrefix(rel, dir+"/") && len(dir) > best {
+			best, rules = len(dir), r
+		}
+	}
+	return rules
+}
+
+// breaks reports whether importing p breaks the rule.
+func breaks(p, rule string) bool {
+	if sub, ok := strings.CutSuffix(rule, "/..."); ok {
+		return p == module+"/"+sub || strings.HasPrefix(p, module+"/"+sub+"/")
+	}
+	return p == module+"/"+rule
 }
 
 // importViolations returns "file imports path" for every forbidden import
@@ -35,8 +80,8 @@ func importViolations(t *testing.T, root string) []string {
 			return err
 		}
 		rel, _ := filepath.Rel(root, path)
-		top, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
-		rules := forbidden[top]
+		rel = filepath.ToSlash(rel)
+		rules := rulesFor(rel)
 		if len(rules) == 0 {
 			return nil
 		}
@@ -46,9 +91,10 @@ func importViolations(t *testing.T, root string) []string {
 		}
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			for _, part := range rules {
-				if p == module+"/"+part || strings.HasPrefix(p, module+"/"+part+"/") {
-					bad = append(bad, filepath.ToSlash(rel)+" imports "+p)
+			for _, rule := range rules {
+				if breaks(p, rule) {
+					bad = append(bad, rel+" imports "+p)
+					break
 				}
 			}
 		}
@@ -57,6 +103,7 @@ func importViolations(t *testing.T, root string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sort.Strings(bad)
 	return bad
 }
 
@@ -69,15 +116,26 @@ func TestImportDirection(t *testing.T) {
 func TestImportDirectionCatchesAViolation(t *testing.T) {
 	dir := t.TempDir()
 	for path, src := range map[string]string{
-		"gateway/bad.go":     "package gateway\n\nimport _ \"" + module + "/plugins/store/sqlite\"\n",
-		"gateway/ok_test.go": "package gateway\n\nimport _ \"" + module + "/plugins/geoip\"\n",
-		"policies/bad.go":    "package policies\n\nimport _ \"" + module + "/gateway\"\n",
-		"plugins/ok.go":      "package plugins\n\nimport _ \"" + module + "/gateway\"\n",
+		"gateway/bad.go":       "package gateway\n\nimport _ \"" + module + "/plugins/store/sqlite\"\n",
+		"gateway/ok_test.go":   "package gateway\n\nimport _ \"" + module + "/plugins/geoip\"\n",
+		"policies/bad.go":      "package policies\n\nimport _ \"" + module + "/gateway\"\n",
+		"plugins/ok.go":        "package plugins\n\nimport _ \"" + module + "/gateway\"\n",
+		"gateway/web/bad.go":   "package web\n\nimport _ \"" + module + "/gateway/session\"\n",
+		"gateway/login/ok.go":  "package login\n\nimport _ \"" + module + "/gateway/session\"\n",
+		"gateway/login/bad.go": "package login\n\nimport _ \"" + module + "/gateway\"\n",
+		"gateway/store/bad.go": "package store\n\nimport _ \"" + module + "/policies\"\n",
+		"gateway/ok.go":        "package gateway\n\nimport _ \"" + module + "/gateway/login\"\n",
 	} {
 		writeFile(t, filepath.Join(dir, path), src)
 	}
 	got := strings.Join(importViolations(t, dir), "\n")
-	want := "gateway/bad.go imports " + module + "/plugins/store/sqlite\npolicies/bad.go imports " + module + "/gateway"
+	want := strings.Join([]string{
+		"gateway/bad.go imports " + module + "/plugins/store/sqlite",
+		"gateway/login/bad.go imports " + module + "/gateway",
+		"gateway/store/bad.go imports " + module + "/policies",
+		"gateway/web/bad.go imports " + module + "/gateway/session",
+		"policies/bad.go imports " + module + "/gateway",
+	}, "\n")
 	if got != want {
 		t.Fatalf("violations:\n%s\nwant:\n%s", got, want)
 	}

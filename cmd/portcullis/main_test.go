@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the demo's goroutines
@@ -193,6 +195,22 @@ func TestPolicyCommands(t *testing.T) {
 	if err := run(t.Context(), []string{"policy", "eval", "--point", "login", "--input", "../../testdata/policies/vpn_login.json"}, nil, &out, &errs); err != nil {
 		t.Fatalf("policy eval: %v", err)
 	}
+	// For a person: the rule text as the module has it, quotes and all.
+	if text := out.String(); !strings.Contains(text, "decision: deny ip_anonymous_vpn") ||
+		!strings.Contains(text, `flagged := {concat("", ["ip_", flag]) |`) {
+		t.Fatalf("policy eval text:\n%s", text)
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"policy", "eval", "--json", "--point", "login", "--input", "../../testdata/policies/throttled_login.json"}, nil, &out, &errs); err != nil {
+		t.Fatalf("policy eval --json: %v", err)
+	}
+	if !strings.Contains(out.String(), ">=") {
+		t.Fatalf("policy eval --json escapes comparison operators in rule text:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"policy", "eval", "--json", "--point", "login", "--input", "../../testdata/policies/vpn_login.json"}, nil, &out, &errs); err != nil {
+		t.Fatalf("policy eval --json: %v", err)
+	}
 	var got struct {
 		Decision struct {
 			Allow  bool
@@ -205,6 +223,9 @@ func TestPolicyCommands(t *testing.T) {
 	}
 	if got.Decision.Allow || got.Decision.Reason != "ip_anonymous_vpn" || len(got.Rules) == 0 {
 		t.Fatalf("eval: %+v", got)
+	}
+	if strings.Contains(out.String(), `\u00`) {
+		t.Fatalf("eval escapes rule text; want it as written:\n%s", out.String())
 	}
 	// A failing policy test fails the command.
 	dir := t.TempDir()
@@ -267,11 +288,41 @@ func TestAdminUserLifecycle(t *testing.T) {
 	if err != nil || !strings.Contains(out, "dave") || !strings.Contains(out, "Dave B") {
 		t.Fatalf("list: %q %v", out, err)
 	}
+	if out, err := admin("", "unlock", "--username", "dave"); err != nil || !strings.Contains(out, "dave was not locked") {
+		t.Fatalf("unlock of an unlocked profile: %q %v", out, err)
+	}
+	lockProfile(t, filepath.Join(dir, "data", "portcullis.db"), "dave")
 	if out, err := admin("", "unlock", "--username", "dave"); err != nil || !strings.Contains(out, "unlocked dave") {
 		t.Fatalf("unlock: %q %v", out, err)
 	}
+	if out, _ := admin("", "list"); !strings.Contains(out, "false") || strings.Contains(out, "true") {
+		t.Fatalf("list after unlock shows a lock:\n%s", out)
+	}
 	if _, err := admin("", "unlock", "--username", "nobody"); err == nil {
 		t.Fatal("unlock of an unknown user succeeded")
+	}
+}
+
+// lockProfile locks a profile with five failures, as five wrong passwords
+// would, in the store file at path.
+func lockProfile(t *testing.T, path, username string) {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u, err := db.UserByName(t.Context(), username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := db.AddLoginFailure(t.Context(), u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if locked, err := db.LockUser(t.Context(), u.ID, time.Now()); err != nil || !locked {
+		t.Fatalf("lock %s: %v %v", username, locked, err)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portcullis/portcullis/config"
-	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
 
@@ -228,16 +228,16 @@ func TestAdminBeforeFirstServe(t *testing.T) {
 
 // pingStore is a store whose Ping answers err.
 type pingStore struct {
-	gateway.Store
+	store.Upkeep
 	err error
 }
 
 func (s pingStore) Ping(context.Context) error { return s.err }
 
-func readyz(t *testing.T, store gateway.Store) int {
+func readyz(t *testing.T, db store.Upkeep) int {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	adminHandler(prometheus.NewRegistry(), store).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	adminHandler(prometheus.NewRegistry(), db).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	return rec.Code
 }
 
@@ -263,12 +263,12 @@ func TestReadyzFollowsPing(t *testing.T) {
 // once the lock is released.
 func TestReadyzFailsWhileStoreCannotBeWritten(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "portcullis.db")
-	store, err := sqlite.Open(t.Context(), path)
+	db, err := sqlite.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	if got := readyz(t, store); got != http.StatusOK {
+	defer db.Close()
+	if got := readyz(t, db); got != http.StatusOK {
 		t.Fatalf("/readyz on a writable store = %d", got)
 	}
 
@@ -285,16 +285,16 @@ func TestReadyzFailsWhileStoreCannotBeWritten(t *testing.T) {
 	if _, err := conn.ExecContext(t.Context(), `BEGIN IMMEDIATE`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.UserByName(t.Context(), "nobody"); !errors.Is(err, gateway.ErrNotFound) {
+	if _, err := db.UserByName(t.Context(), "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("read while locked: %v", err)
 	}
-	if got := readyz(t, store); got != http.StatusServiceUnavailable {
+	if got := readyz(t, db); got != http.StatusServiceUnavailable {
 		t.Errorf("/readyz while the store cannot be written = %d, want 503", got)
 	}
 	if _, err := conn.ExecContext(t.Context(), `ROLLBACK`); err != nil {
 		t.Fatal(err)
 	}
-	if got := readyz(t, store); got != http.StatusOK {
+	if got := readyz(t, db); got != http.StatusOK {
 		t.Errorf("/readyz after the lock is released = %d, want 200", got)
 	}
 }

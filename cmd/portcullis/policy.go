@@ -13,7 +13,7 @@ import (
 
 const policyUsage = `usage:
   portcullis policy test [DIR]                              run the Rego tests (DIR: a policy directory; default: the built-in policies)
-  portcullis policy eval --point POINT --input FILE [--dir DIR]   decide one input and show which rules fired
+  portcullis policy eval --point POINT --input FILE [--dir DIR] [--json]   decide one input and show which rules fired
 `
 
 func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -43,6 +43,7 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		point := fs.String("point", "", "decision point: "+pointNames())
 		input := fs.String("input", "", "JSON input document (- for stdin)")
 		dir := fs.String("dir", "", "policy directory (default: the built-in policies)")
+		asJSON := fs.Bool("json", false, "print the decision and the rules as one JSON document")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -68,15 +69,16 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
+		if !*asJSON {
+			return printExplanation(stdout, d, rules)
+		}
 		out := json.NewEncoder(stdout)
 		out.SetIndent("", "  ")
-		if err := out.Encode(struct {
+		out.SetEscapeHTML(false) // rule text reads as written: <, > and &, not \u003c
+		return out.Encode(struct {
 			Decision policies.Decision `json:"decision"`
 			Rules    []string          `json:"rules"`
-		}{d, rules}); err != nil {
-			return err
-		}
-		return nil
+		}{d, rules})
 	default:
 		fmt.Fprint(stderr, policyUsage)
 		return fmt.Errorf("unknown policy command %q", args[0])
@@ -92,4 +94,22 @@ func pointNames() string {
 		s += string(p)
 	}
 	return s
+}
+
+// printExplanation writes a decision and the rules that fired as a person
+// reads them: the rule text as written in the module, not as a JSON string.
+func printExplanation(w io.Writer, d policies.Decision, rules []string) error {
+	verdict := "deny"
+	if d.Allow {
+		verdict = "allow"
+	}
+	decision, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "decision: %s %s (policy %s)\n  %s\nrules that fired, in order:\n", verdict, d.Reason, d.Revision, decision)
+	for _, r := range rules {
+		fmt.Fprintf(w, "  %s\n", r)
+	}
+	return nil
 }

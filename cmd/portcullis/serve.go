@@ -20,10 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/portcullis/portcullis/config"
-	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/certs"
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/phone"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
@@ -80,6 +81,7 @@ func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
 type app struct {
 	store   *sqlite.Store
 	server  *gateway.Server
+	policy  *policies.Engine
 	signer  *assertion.Signer
 	rootPEM []byte
 }
@@ -87,12 +89,12 @@ type app struct {
 // serve runs the gateway until ctx ends. ready, if set, is called once the
 // listeners are open.
 func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready func(*app) error) error {
-	store, err := openStore(ctx, cfg, logger)
+	db, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	signer, err := assertion.NewSigner(ctx, store, assertion.SignerConfig{Issuer: cfg.Issuer, TTL: cfg.Identity.AssertionTTL})
+	defer db.Close()
+	signer, err := assertion.NewSigner(ctx, db, assertion.SignerConfig{Issuer: cfg.Issuer, TTL: cfg.Identity.AssertionTTL})
 	if err != nil {
 		return err
 	}
@@ -101,7 +103,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	defer closeLog()
-	deps := gateway.Deps{Store: store, Signer: signer, Policy: engine, Logger: logger}
+	deps := gateway.Deps{Users: db, Hits: db, Sessions: db, Records: db, Signer: signer, Policy: engine, Logger: logger}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.GeoIP.AnonymousIP != "" {
@@ -161,7 +163,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	servers := []*http.Server{
 		{Handler: handler, TLSConfig: mgr.TLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)},
-		{Handler: adminHandler(reg, store), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: adminHandler(reg, db), ReadHeaderTimeout: 10 * time.Second},
 	}
 	lns := []net.Listener{httpsLn, adminLn}
 	if cfg.Listen.HTTP != "" {
@@ -214,14 +216,14 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	})
 	g.Go(func() error {
 		every(gctx, 5*time.Minute, func() {
-			if err := store.Sweep(gctx, time.Now()); err != nil {
+			if err := db.Sweep(gctx, time.Now()); err != nil {
 				logger.Error("sweep expired records", "error", err)
 			}
 		})
 		return nil
 	})
 	if ready != nil {
-		if err := ready(&app{store: store, server: srv, signer: signer, rootPEM: mgr.RootPEM()}); err != nil {
+		if err := ready(&app{store: db, server: srv, policy: engine, signer: signer, rootPEM: mgr.RootPEM()}); err != nil {
 			return err
 		}
 	}
@@ -393,7 +395,7 @@ func redirectToHTTPS(port string, hosts []string) http.Handler {
 	})
 }
 
-func adminHandler(reg *prometheus.Registry, store gateway.Store) http.Handler {
+func adminHandler(reg *prometheus.Registry, db store.Upkeep) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -402,7 +404,7 @@ func adminHandler(reg *prometheus.Registry, store gateway.Store) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := store.Ping(ctx); err != nil {
+		if err := db.Ping(ctx); err != nil {
 			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 			return
 		}

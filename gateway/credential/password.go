@@ -1,4 +1,7 @@
-package gateway
+// Package credential checks what people sign in with: the argon2id
+// password hasher and the username rules now; authenticator apps, passkeys
+// and challenge answers join it, each declaring the small store it needs.
+package credential
 
 import (
 	"context"
@@ -12,9 +15,9 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// PasswordParams are argon2id cost parameters. The defaults are OWASP's
+// Params are argon2id cost parameters. The defaults are OWASP's
 // recommended minimum for argon2id: 19 MiB of memory, 2 iterations, 1 lane.
-type PasswordParams struct {
+type Params struct {
 	MemoryKiB uint32
 	Time      uint32
 	Threads   uint8
@@ -24,9 +27,9 @@ type PasswordParams struct {
 	MaxConcurrent int
 }
 
-// DefaultPasswordParams returns OWASP's argon2id parameters.
-func DefaultPasswordParams() PasswordParams {
-	return PasswordParams{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, MaxConcurrent: 4}
+// DefaultParams returns OWASP's argon2id parameters.
+func DefaultParams() Params {
+	return Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, MaxConcurrent: 4}
 }
 
 const (
@@ -40,7 +43,7 @@ var ErrPasswordHash = errors.New("malformed password hash")
 // Hasher hashes and verifies passwords with argon2id, running at most
 // MaxConcurrent hashes at a time. It is safe for concurrent use.
 type Hasher struct {
-	params PasswordParams
+	params Params
 	rand   io.Reader
 	slots  chan struct{}
 	// dummy is a hash of a random password, verified against when the
@@ -49,7 +52,7 @@ type Hasher struct {
 }
 
 // NewHasher returns a Hasher with the given parameters and randomness.
-func NewHasher(p PasswordParams, rand io.Reader) (*Hasher, error) {
+func NewHasher(p Params, rand io.Reader) (*Hasher, error) {
 	if p.MemoryKiB < 8*1024 || p.Time < 1 || p.Threads < 1 {
 		return nil, fmt.Errorf("password: parameters too weak: memory %d KiB, time %d, threads %d", p.MemoryKiB, p.Time, p.Threads)
 	}
@@ -104,7 +107,7 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (bool, error
 	if !known {
 		hash = h.dummy
 	}
-	var p PasswordParams
+	var p Params
 	var version int
 	var saltB64, keyB64 string
 	parts := strings.Split(hash, "$")

@@ -1,4 +1,4 @@
-package gateway
+package credential
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 func testHasher(t testing.TB) *Hasher {
 	t.Helper()
-	h, err := NewHasher(PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 2}, rand.Reader)
+	h, err := NewHasher(Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 2}, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +54,14 @@ func TestHasher(t *testing.T) {
 	if h.NeedsRehash(hash) {
 		t.Error("fresh hash needs rehash")
 	}
-	strong, _ := NewHasher(PasswordParams{MemoryKiB: 16 * 1024, Time: 1, Threads: 1, MaxConcurrent: 1}, rand.Reader)
+	strong, _ := NewHasher(Params{MemoryKiB: 16 * 1024, Time: 1, Threads: 1, MaxConcurrent: 1}, rand.Reader)
 	if !strong.NeedsRehash(hash) {
 		t.Error("weaker hash does not need rehash under stronger parameters")
 	}
 }
 
 func TestHasherRespectsCancellation(t *testing.T) {
-	h, err := NewHasher(PasswordParams{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 1}, rand.Reader)
+	h, err := NewHasher(Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 1}, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,10 +74,10 @@ func TestHasherRespectsCancellation(t *testing.T) {
 }
 
 func TestNewHasherRefusesWeakParameters(t *testing.T) {
-	if _, err := NewHasher(PasswordParams{MemoryKiB: 1024, Time: 1, Threads: 1, MaxConcurrent: 1}, rand.Reader); err == nil {
+	if _, err := NewHasher(Params{MemoryKiB: 1024, Time: 1, Threads: 1, MaxConcurrent: 1}, rand.Reader); err == nil {
 		t.Fatal("1 MiB accepted")
 	}
-	if _, err := NewHasher(PasswordParams{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}, rand.Reader); err == nil {
+	if _, err := NewHasher(Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}, rand.Reader); err == nil {
 		t.Fatal("zero concurrency accepted")
 	}
 }

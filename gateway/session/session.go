@@ -1,119 +1,146 @@
-package gateway
+// Package session keeps people signed in: it starts a session when a flow
+// has verified someone, finds the session a request carries, ends one
+// session or the whole login (every host it reached), and runs the
+// cross-host exchange that opens a session of the same login on another of
+// the gateway's hosts. It declares the stores it needs.
+package session
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/portcullis/portcullis/gateway/store"
+	"github.com/portcullis/portcullis/gateway/web"
 )
 
-const (
-	sessionCookie = "__Host-portcullis"
-	csrfCookie    = "__Host-portcullis-csrf"
-	// tokenBytes is the size of session tokens, exchange codes and CSRF
-	// tokens: 256 bits of randomness.
-	tokenBytes = 32
-)
+// Cookie is the session cookie's name: host-only, Secure, HttpOnly, Lax.
+const Cookie = "__Host-portcullis"
 
-// newToken returns a random token for a cookie or URL and the ID it is stored
-// under (its SHA-256), so that a copy of the store does not hold usable tokens.
-func newToken(rand io.Reader) (token, id string, err error) {
-	b := make([]byte, tokenBytes)
-	if _, err := io.ReadFull(rand, b); err != nil {
-		return "", "", fmt.Errorf("random token: %w", err)
+// Users is what the manager reads of profiles.
+type Users interface {
+	UserByID(ctx context.Context, id string) (store.User, error)
+}
+
+// Identity is a valid session with its user, as the proxy and the flows need
+// it.
+type Identity struct {
+	Session store.Session
+	User    store.User
+}
+
+// Deps are what a Manager works with.
+type Deps struct {
+	Sessions store.Sessions
+	// Records keep the single-use exchange codes.
+	Records store.Records
+	Users   Users
+	// IdleTimeout ends a session not used for this long.
+	IdleTimeout time.Duration
+	Log         *slog.Logger
+	Now         func() time.Time
+	Rand        io.Reader
+}
+
+// Manager starts, finds and ends sessions. It is safe for concurrent use.
+type Manager struct {
+	sessions store.Sessions
+	records  store.Records
+	users    Users
+	idle     time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+	rand     io.Reader
+	// cache keeps recently used sessions with their users so that the
+	// proxy does not read the store on every request. Entries live briefly
+	// (revocation on this instance removes them at once).
+	cache *expirable.LRU[string, Identity]
+}
+
+// New returns a Manager. Every field of deps must be set.
+func New(deps Deps) *Manager {
+	return &Manager{
+		sessions: deps.Sessions,
+		records:  deps.Records,
+		users:    deps.Users,
+		idle:     deps.IdleTimeout,
+		log:      deps.Log,
+		now:      deps.Now,
+		rand:     deps.Rand,
+		cache:    expirable.NewLRU[string, Identity](10000, nil, 5*time.Second),
 	}
-	token = base64.RawURLEncoding.EncodeToString(b)
-	return token, tokenID(token), nil
-}
-
-func tokenID(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// validToken reports whether s has the shape of a token we issued, so that
-// garbage never reaches the store.
-func validToken(s string) bool {
-	if len(s) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(s)
-	return err == nil
-}
-
-// identity is a valid session with its user, as the proxy needs it.
-type identity struct {
-	Session Session
-	User    User
 }
 
 // touchEvery bounds how often a session's LastSeen is written: idle limits
 // are measured with this granularity, and busy sessions do not write on every
 // request.
-func (s *Server) touchEvery() time.Duration {
-	return min(s.cfg.Session.IdleTimeout/10, 30*time.Second)
+func (m *Manager) touchEvery() time.Duration {
+	return min(m.idle/10, 30*time.Second)
 }
 
-// currentIdentity returns the session named by the request's cookie on this
-// host, with its user. ok is false when there is no valid session: no cookie,
+// Current returns the session named by the request's cookie on this host,
+// with its user. ok is false when there is no valid session: no cookie,
 // unknown, for another host, idle or past its absolute limit. An error means
 // the store could not answer, and the caller must deny.
-func (s *Server) currentIdentity(r *http.Request) (id identity, ok bool, err error) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || !validToken(c.Value) {
-		return identity{}, false, nil
+func (m *Manager) Current(r *http.Request) (id Identity, ok bool, err error) {
+	c, err := r.Cookie(Cookie)
+	if err != nil || !web.ValidToken(c.Value) {
+		return Identity{}, false, nil
 	}
-	return s.identityByID(r.Context(), tokenID(c.Value), hostName(r.Host))
+	return m.ByID(r.Context(), web.TokenID(c.Value), web.HostName(r.Host))
 }
 
-func (s *Server) identityByID(ctx context.Context, sid, host string) (identity, bool, error) {
-	now := s.now()
-	id, cached := s.idCache.Get(sid)
+// ByID returns the session with the given ID if it is valid on host, as
+// Current does.
+func (m *Manager) ByID(ctx context.Context, sid, host string) (Identity, bool, error) {
+	now := m.now()
+	id, cached := m.cache.Get(sid)
 	if !cached {
-		sess, err := s.store.GetSession(ctx, sid)
-		if errors.Is(err, ErrNotFound) {
-			return identity{}, false, nil
+		sess, err := m.sessions.GetSession(ctx, sid)
+		if errors.Is(err, store.ErrNotFound) {
+			return Identity{}, false, nil
 		}
 		if err != nil {
-			return identity{}, false, fmt.Errorf("get session: %w", err)
+			return Identity{}, false, fmt.Errorf("get session: %w", err)
 		}
-		user, err := s.store.UserByID(ctx, sess.UserID)
-		if errors.Is(err, ErrNotFound) {
-			_ = s.store.DeleteLogin(ctx, sess.LoginID)
-			return identity{}, false, nil
+		user, err := m.users.UserByID(ctx, sess.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			_ = m.sessions.DeleteLogin(ctx, sess.LoginID)
+			return Identity{}, false, nil
 		}
 		if err != nil {
-			return identity{}, false, fmt.Errorf("get session user: %w", err)
+			return Identity{}, false, fmt.Errorf("get session user: %w", err)
 		}
-		id = identity{Session: sess, User: user}
+		id = Identity{Session: sess, User: user}
 	}
 	sess := id.Session
 	if sess.Host != host {
-		return identity{}, false, nil
+		return Identity{}, false, nil
 	}
-	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= s.cfg.Session.IdleTimeout {
-		s.idCache.Remove(sid)
-		if err := s.store.DeleteSession(ctx, sid); err != nil && !errors.Is(err, ErrNotFound) {
-			s.log.ErrorContext(ctx, "delete expired session", "error", err)
+	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= m.idle {
+		m.cache.Remove(sid)
+		if err := m.sessions.DeleteSession(ctx, sid); err != nil && !errors.Is(err, store.ErrNotFound) {
+			m.log.ErrorContext(ctx, "delete expired session", "error", err)
 		}
-		return identity{}, false, nil
+		return Identity{}, false, nil
 	}
-	if now.Sub(sess.LastSeen) >= s.touchEvery() {
+	if now.Sub(sess.LastSeen) >= m.touchEvery() {
 		// Writing LastSeen also finds out whether the session was ended
 		// elsewhere (another replica, an administrator) since it was
 		// cached. The entry is dropped so the next request reads it anew.
-		err := s.store.TouchSession(ctx, sid, now)
-		s.idCache.Remove(sid)
-		if errors.Is(err, ErrNotFound) {
-			return identity{}, false, nil
+		err := m.sessions.TouchSession(ctx, sid, now)
+		m.cache.Remove(sid)
+		if errors.Is(err, store.ErrNotFound) {
+			return Identity{}, false, nil
 		}
 		if err != nil {
-			return identity{}, false, fmt.Errorf("touch session: %w", err)
+			return Identity{}, false, fmt.Errorf("touch session: %w", err)
 		}
 		id.Session.LastSeen = now
 		return id, true, nil
@@ -122,23 +149,23 @@ func (s *Server) identityByID(ctx context.Context, sid, host string) (identity, 
 		// Added only when read from the store: re-adding on every hit would
 		// renew the entry's lifetime and keep a revoked session alive
 		// while it is busy.
-		s.idCache.Add(sid, id)
+		m.cache.Add(sid, id)
 	}
 	return id, true, nil
 }
 
-// startSession opens a session on the request's host for a user who has
-// just signed in, as a new login. Any session the browser already had on this
+// Start opens a session on the request's host for a user who has just
+// signed in, as a new login. Any session the browser already had on this
 // host is ended first, so a session ID planted before sign-in is never
 // promoted (session fixation).
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user User, methods []string, lifetime time.Duration) (Session, error) {
-	s.endCurrentSession(r)
-	_, loginID, err := newToken(s.rand)
+func (m *Manager) Start(w http.ResponseWriter, r *http.Request, user store.User, methods []string, lifetime time.Duration) (store.Session, error) {
+	m.EndCurrent(r)
+	_, loginID, err := web.NewToken(m.rand)
 	if err != nil {
-		return Session{}, err
+		return store.Session{}, err
 	}
-	now := s.now()
-	return s.openSession(w, r, Session{
+	now := m.now()
+	return m.open(w, r, store.Session{
 		LoginID:   loginID,
 		UserID:    user.ID,
 		Methods:   methods,
@@ -147,57 +174,58 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, user User,
 	})
 }
 
-// openSession stores a session for the request's host with a fresh token and
-// sets its cookie. LoginID, UserID, Methods, AuthTime and ExpiresAt come from
+// open stores a session for the request's host with a fresh token and sets
+// its cookie. LoginID, UserID, Methods, AuthTime and ExpiresAt come from
 // tmpl.
-func (s *Server) openSession(w http.ResponseWriter, r *http.Request, tmpl Session) (Session, error) {
-	token, sid, err := newToken(s.rand)
+func (m *Manager) open(w http.ResponseWriter, r *http.Request, tmpl store.Session) (store.Session, error) {
+	token, sid, err := web.NewToken(m.rand)
 	if err != nil {
-		return Session{}, err
+		return store.Session{}, err
 	}
 	sess := tmpl
 	sess.ID = sid
-	sess.Host = hostName(r.Host)
-	sess.LastSeen = s.now()
-	if err := s.store.CreateSession(r.Context(), sess); err != nil {
-		return Session{}, fmt.Errorf("create session: %w", err)
+	sess.Host = web.HostName(r.Host)
+	sess.LastSeen = m.now()
+	if err := m.sessions.CreateSession(r.Context(), sess); err != nil {
+		return store.Session{}, fmt.Errorf("create session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: token, Path: "/",
+		Name: Cookie, Value: token, Path: "/",
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	return sess, nil
 }
 
-// endCurrentSession deletes the request's session on this host, if any.
-func (s *Server) endCurrentSession(r *http.Request) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || !validToken(c.Value) {
+// EndCurrent deletes the request's session on this host, if any.
+func (m *Manager) EndCurrent(r *http.Request) {
+	c, err := r.Cookie(Cookie)
+	if err != nil || !web.ValidToken(c.Value) {
 		return
 	}
-	sid := tokenID(c.Value)
-	s.idCache.Remove(sid)
-	if err := s.store.DeleteSession(r.Context(), sid); err != nil && !errors.Is(err, ErrNotFound) {
-		s.log.ErrorContext(r.Context(), "delete session", "error", err)
+	sid := web.TokenID(c.Value)
+	m.cache.Remove(sid)
+	if err := m.sessions.DeleteSession(r.Context(), sid); err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.log.ErrorContext(r.Context(), "delete session", "error", err)
 	}
 }
 
-// endLogin ends every session of the login, on every host.
-func (s *Server) endLogin(ctx context.Context, loginID string) error {
-	if err := s.store.DeleteLogin(ctx, loginID); err != nil {
+// EndLogin ends every session of the login, on every host.
+func (m *Manager) EndLogin(ctx context.Context, loginID string) error {
+	if err := m.sessions.DeleteLogin(ctx, loginID); err != nil {
 		return fmt.Errorf("end login: %w", err)
 	}
-	for _, sid := range s.idCache.Keys() {
-		if id, ok := s.idCache.Peek(sid); ok && id.Session.LoginID == loginID {
-			s.idCache.Remove(sid)
+	for _, sid := range m.cache.Keys() {
+		if id, ok := m.cache.Peek(sid); ok && id.Session.LoginID == loginID {
+			m.cache.Remove(sid)
 		}
 	}
 	return nil
 }
 
-func clearCookie(w http.ResponseWriter, name string) {
+// ClearCookie tells the browser to forget this host's session cookie.
+func ClearCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: "", Path: "/", MaxAge: -1,
+		Name: Cookie, Value: "", Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 }

@@ -174,8 +174,9 @@ type Record struct {
 // otherwise ErrNotFound.
 type Records interface {
 	// PutRecord stores a new record. ErrConflict when a record with the
-	// same kind and ID exists and has not expired.
-	PutRecord(ctx context.Context, r Record) error
+	// same kind and ID exists and has not expired at now; an expired one
+	// is replaced.
+	PutRecord(ctx context.Context, r Record, now time.Time) error
 	// TakeRecord deletes and returns the record in one atomic step, so it
 	// is used once only: of any number of concurrent takers, one gets it
 	// and the rest ErrNotFound.

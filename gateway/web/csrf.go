@@ -1,10 +1,12 @@
-package gateway
+package web
 
 import (
 	"crypto/subtle"
 	"errors"
 	"mime"
 	"net/http"
+
+	"github.com/portcullis/portcullis/policies"
 )
 
 // CSRF defence, in layers:
@@ -17,46 +19,51 @@ import (
 //   - the JSON API takes only application/json bodies, which a cross-site
 //     page cannot send without a CORS preflight the gateway never approves.
 
+// CSRFCookie holds the double-submit token of the gateway's forms.
+const CSRFCookie = "__Host-portcullis-csrf"
+
 var errCSRF = errors.New("csrf check failed")
 
 // errNotJSON is a JSON API request whose body is declared as something else.
 var errNotJSON = errors.New("request body is not application/json")
 
-// csrfToken returns the request's CSRF token, issuing a cookie with a new one
+// CSRFToken returns the request's CSRF token, issuing a cookie with a new one
 // when there is none.
-func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) (string, error) {
-	if c, err := r.Cookie(csrfCookie); err == nil && validToken(c.Value) {
+func (s *Site) CSRFToken(w http.ResponseWriter, r *http.Request) (string, error) {
+	if c, err := r.Cookie(CSRFCookie); err == nil && ValidToken(c.Value) {
 		return c.Value, nil
 	}
-	token, _, err := newToken(s.rand)
+	token, _, err := s.NewToken()
 	if err != nil {
 		return "", err
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: csrfCookie, Value: token, Path: "/",
+		Name: CSRFCookie, Value: token, Path: "/",
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 	return token, nil
 }
 
-// checkFormCSRF verifies the form's token against the cookie.
-func checkFormCSRF(r *http.Request) error {
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || !validToken(c.Value) {
-		return errForbidden("csrf", errCSRF)
+// ReadForm bounds the request body and checks the form's CSRF token against
+// the cookie: the first step of every form handler.
+func ReadForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	c, err := r.Cookie(CSRFCookie)
+	if err != nil || !ValidToken(c.Value) {
+		return Forbidden(policies.ReasonCSRF, errCSRF)
 	}
 	form := r.PostFormValue("csrf")
 	if subtle.ConstantTimeCompare([]byte(form), []byte(c.Value)) != 1 {
-		return errForbidden("csrf", errCSRF)
+		return Forbidden(policies.ReasonCSRF, errCSRF)
 	}
 	return nil
 }
 
-// checkJSON requires a JSON request body.
-func checkJSON(r *http.Request) error {
+// CheckJSON requires a JSON request body.
+func CheckJSON(r *http.Request) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return &Error{Status: http.StatusUnsupportedMediaType, Reason: "bad_request",
+		return &Error{Status: http.StatusUnsupportedMediaType, Reason: policies.ReasonBadRequest,
 			Message: "Send the request body as application/json.", Err: errNotJSON}
 	}
 	return nil

@@ -1,11 +1,15 @@
-package gateway
+package web
 
 import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/portcullis/portcullis/policies"
 )
 
 // Error is a failure with two faces: what the person is told (Status, Reason,
@@ -16,9 +20,9 @@ type Error struct {
 	Reason  string // stable lowercase code, also in the JSON API
 	Message string // shown to the person
 	Err     error  // logged, never shown
-	// stepUp lists the methods that would let the person through, when
+	// StepUp lists the methods that would let the person through, when
 	// the refusal is a request for extra verification.
-	stepUp []string
+	StepUp []string
 }
 
 func (e *Error) Error() string {
@@ -30,39 +34,49 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// errHandled tells a caller the response has been written already.
-var errHandled = errors.New("response written")
+// ErrHandled tells a caller the response has been written already.
+var ErrHandled = errors.New("response written")
 
 // Messages shown to people. Kept in one place so that the same situation is
 // always described the same way.
 const (
-	msgBadCredentials = "The username or password you entered is incorrect."
-	msgUnavailable    = "We can't sign you in right now. Please try again in a few minutes."
-	msgForbidden      = "This request was refused."
-	msgNotFound       = "The page you asked for does not exist."
-	msgSignedOut      = "You have been signed out."
-	msgBadRequest     = "The request could not be understood."
-	msgSessionEnded   = "Your session has ended. Please sign in again."
+	MsgBadCredentials = "The username or password you entered is incorrect."
+	MsgUnavailable    = "We can't sign you in right now. Please try again in a few minutes."
+	MsgForbidden      = "This request was refused."
+	MsgNotFound       = "The page you asked for does not exist."
+	MsgSignedOut      = "You have been signed out."
+	MsgBadRequest     = "The request could not be understood."
+	MsgSessionEnded   = "Your session has ended. Please sign in again."
 )
 
-func errUnavailable(err error) *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Reason: "unavailable", Message: msgUnavailable, Err: err}
+// Unavailable is the answer when a dependency (the store, the randomness)
+// fails: the request is refused, never let through.
+func Unavailable(err error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Reason: policies.ReasonUnavailable, Message: MsgUnavailable, Err: err}
 }
 
-func errBadRequest(err error) *Error {
-	return &Error{Status: http.StatusBadRequest, Reason: "bad_request", Message: msgBadRequest, Err: err}
+// BadRequest is the answer to a request the gateway cannot read.
+func BadRequest(err error) *Error {
+	return &Error{Status: http.StatusBadRequest, Reason: policies.ReasonBadRequest, Message: MsgBadRequest, Err: err}
 }
 
-func errForbidden(reason string, err error) *Error {
-	return &Error{Status: http.StatusForbidden, Reason: reason, Message: msgForbidden, Err: err}
+// Forbidden is a refusal for the given reason that tells the person nothing
+// more.
+func Forbidden(reason string, err error) *Error {
+	return &Error{Status: http.StatusForbidden, Reason: reason, Message: MsgForbidden, Err: err}
 }
 
-// handlerFunc is a gateway handler that returns its failure instead of
-// writing it; Server.handle renders it.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+// NotFound is the answer for a path the gateway does not serve.
+func NotFound() *Error {
+	return &Error{Status: http.StatusNotFound, Reason: policies.ReasonNotFound, Message: MsgNotFound}
+}
 
-// apiResponse is the JSON API's answer to every flow.
-type apiResponse struct {
+// HandlerFunc is a gateway handler that returns its failure instead of
+// writing it; Site.Handle renders it.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// APIResponse is the JSON API's answer to every flow.
+type APIResponse struct {
 	Status   string   `json:"status"`
 	Reason   string   `json:"reason,omitempty"`
 	Message  string   `json:"message,omitempty"`
@@ -71,28 +85,72 @@ type apiResponse struct {
 	User     string   `json:"user,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON writes v as the JSON body of a response with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func isAPI(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, apiPrefix)
+// WantsJSON reports whether the answer to r should be JSON rather than a
+// page: every request to the JSON API, and any request whose Accept header
+// prefers application/json to text/html (a script calling an upstream app
+// through the gateway), so that a JSON client never gets an HTML error.
+func WantsJSON(r *http.Request) bool {
+	if strings.HasPrefix(r.URL.Path, APIPrefix) {
+		return true
+	}
+	accept := r.Header.Values("Accept")
+	if len(accept) == 0 {
+		return false
+	}
+	var jsonQ, htmlQ float64 = -1, -1
+	for _, v := range accept {
+		for part := range strings.SplitSeq(v, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			q := qValue(params["q"])
+			switch mt {
+			case "application/json":
+				jsonQ = max(jsonQ, q)
+			case "text/html", "application/xhtml+xml":
+				htmlQ = max(htmlQ, q)
+			}
+		}
+	}
+	return jsonQ > 0 && jsonQ > htmlQ
 }
 
-func (s *Server) handle(h handlerFunc) http.Handler {
+// qValue reads an Accept quality: 1 when absent, 0 when unreadable.
+func qValue(s string) float64 {
+	if s == "" {
+		return 1
+	}
+	q, err := strconv.ParseFloat(s, 64)
+	if err != nil || q < 0 {
+		return 0
+	}
+	return min(q, 1)
+}
+
+// Handle adapts a HandlerFunc, rendering the error it returns.
+func (s *Site) Handle(h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			s.renderError(w, r, err)
+			s.RenderError(w, r, err)
 		}
 	})
 }
 
-func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
+// RenderError logs a failure and answers it: JSON for a client that wants
+// JSON, the message page otherwise. An error that is not an *Error is a
+// failure of a dependency and answers 503.
+func (s *Site) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		e = errUnavailable(err)
+		e = Unavailable(err)
 	}
 	level := slog.LevelInfo
 	if e.Status >= 500 {
@@ -100,15 +158,15 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	s.log.LogAttrs(r.Context(), level, "request refused",
 		slog.String("reason", e.Reason), slog.Int("status", e.Status),
-		slog.String("path", r.URL.Path), slog.String("remote_ip", s.clientIP(r).String()),
+		slog.String("path", r.URL.Path), slog.String("remote_ip", s.ClientIP(r).String()),
 		slog.Any("error", e.Err))
-	if isAPI(r) {
+	if WantsJSON(r) {
 		status := "denied"
-		if e.Reason == "step_up_required" {
-			status = "step_up_required"
+		if e.Reason == policies.ReasonStepUpRequired {
+			status = policies.ReasonStepUpRequired
 		}
-		writeJSON(w, e.Status, apiResponse{Status: status, Reason: e.Reason, Message: e.Message, StepUp: e.stepUp})
+		WriteJSON(w, e.Status, APIResponse{Status: status, Reason: e.Reason, Message: e.Message, StepUp: e.StepUp})
 		return
 	}
-	s.render(w, r, e.Status, "message", pageData{Title: "Sorry", Message: e.Message})
+	s.Render(w, r, e.Status, "message", PageData{Title: "Sorry", Message: e.Message})
 }

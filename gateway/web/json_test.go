@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"errors"
@@ -31,14 +31,17 @@ func TestDecodeJSONIsStrict(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/.portcullis/api/v1/login", strings.NewReader(tc.body))
 			r.Header.Set("Content-Type", "application/json")
-			var req loginRequest
-			err := decodeJSON(httptest.NewRecorder(), r, &req)
+			var req struct {
+				Username string `json:"username"`
+				Password string `json:"password"`
+			}
+			err := DecodeJSON(httptest.NewRecorder(), r, &req)
 			if (err == nil) != tc.ok {
-				t.Fatalf("decodeJSON(%s) = %v, want ok %v", tc.body, err, tc.ok)
+				t.Fatalf("DecodeJSON(%s) = %v, want ok %v", tc.body, err, tc.ok)
 			}
 			var e *Error
 			if err != nil && (!errors.As(err, &e) || e.Status != http.StatusBadRequest) {
-				t.Fatalf("decodeJSON(%s) = %v, want a 400", tc.body, err)
+				t.Fatalf("DecodeJSON(%s) = %v, want a 400", tc.body, err)
 			}
 		})
 	}
@@ -55,7 +58,7 @@ func TestDecodeJSONIsStrict(t *testing.T) {
 func TestWrongContentTypeIsNotACSRFFailure(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/.portcullis/api/v1/login", strings.NewReader(`{}`))
 	r.Header.Set("Content-Type", "text/plain")
-	err := checkJSON(r)
+	err := CheckJSON(r)
 	var e *Error
 	if !errors.As(err, &e) || e.Status != http.StatusUnsupportedMediaType {
 		t.Fatalf("checkJSON(text/plain) = %v, want a 415", err)

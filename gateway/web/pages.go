@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"bytes"
@@ -26,8 +26,13 @@ func mustSub(f fs.FS, dir string) fs.FS {
 	return sub
 }
 
-// pageData is what every page template may show.
-type pageData struct {
+// Static serves the pages' style sheet and images under Prefix+"static/".
+func Static() http.Handler {
+	return http.StripPrefix(Prefix+"static/", http.FileServerFS(staticFS))
+}
+
+// PageData is what every page template may show.
+type PageData struct {
 	Title    string
 	Message  string
 	Error    string
@@ -37,13 +42,13 @@ type pageData struct {
 	Link     string
 }
 
-// render writes a page. Templates are executed into a buffer first so that a
+// Render writes a page. Templates are executed into a buffer first so that a
 // template failure becomes a clean error page, never half a page.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
+func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name string, data PageData) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name+".html", data); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "error", err)
-		http.Error(w, msgUnavailable, http.StatusInternalServerError)
+		http.Error(w, MsgUnavailable, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"net/url"
@@ -45,14 +45,14 @@ func SafeReturnPath(s string) (string, bool) {
 	return "", false
 }
 
-// returnURL parses an absolute return target for the cross-host sign-in and
+// ReturnURL parses an absolute return target for the cross-host sign-in and
 // accepts it only when it is https on one of the hosts the gateway serves,
 // on the port it serves them on (servedPort, a number), and its path is
 // itself a SafeReturnPath. It returns the target's authority in canonical
 // form (lowercase host, and ":port" unless the port is 443) and the path. A
 // sign-in code is sent to that authority, so any other port — where someone
 // else may listen — is refused.
-func returnURL(s string, knownHost func(host string) bool, servedPort int) (target, path string, ok bool) {
+func ReturnURL(s string, knownHost func(host string) bool, servedPort int) (target, path string, ok bool) {
 	if len(s) > 4096 || strings.ContainsAny(s, "\\\x00\r\n\t ") {
 		return "", "", false
 	}
@@ -60,7 +60,7 @@ func returnURL(s string, knownHost func(host string) bool, servedPort int) (targ
 	if err != nil || u.Scheme != "https" || u.User != nil || u.Opaque != "" || u.Host == "" {
 		return "", "", false
 	}
-	host := hostName(u.Host)
+	host := HostName(u.Host)
 	if !knownHost(host) {
 		return "", "", false
 	}
@@ -76,7 +76,7 @@ func returnURL(s string, knownHost func(host string) bool, servedPort int) (targ
 	if !ok {
 		return "", "", false
 	}
-	return authority(host, port), p, true
+	return Authority(host, port), p, true
 }
 
 // urlPort is the port an https URL names, 443 when it names none; false
@@ -107,8 +107,8 @@ func parsePort(p string) (int, bool) {
 	return n, n >= 1 && n <= 65535
 }
 
-// authority is host and port as a URL names them, leaving out 443.
-func authority(host string, port int) string {
+// Authority is host and port as a URL names them, leaving out 443.
+func Authority(host string, port int) string {
 	if port == 443 {
 		return host
 	}

@@ -1,4 +1,4 @@
-package gateway
+package web
 
 import (
 	"fmt"
@@ -106,9 +106,9 @@ func TestReturnURL(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.in, " served on ", tc.served), func(t *testing.T) {
-			host, path, ok := returnURL(tc.in, known, tc.served)
+			host, path, ok := ReturnURL(tc.in, known, tc.served)
 			if ok != tc.accepted || host != tc.host || path != tc.path {
-				t.Fatalf("returnURL(%q, port %d) = %q, %q, %v; want %q, %q, %v", tc.in, tc.served, host, path, ok, tc.host, tc.path, tc.accepted)
+				t.Fatalf("ReturnURL(%q, port %d) = %q, %q, %v; want %q, %q, %v", tc.in, tc.served, host, path, ok, tc.host, tc.path, tc.accepted)
 			}
 		})
 	}

@@ -2,12 +2,13 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
 // newKey returns a signing key created at created. The bytes stand in for a
@@ -19,7 +20,7 @@ func newKey(id string, created time.Time) assertion.Key {
 }
 
 // signingKeys checks that SigningKeys returns exactly want, in order.
-func signingKeys(t *testing.T, s gateway.Store, want ...assertion.Key) {
+func signingKeys(t *testing.T, s assertion.KeyStore, want ...assertion.Key) {
 	t.Helper()
 	got, err := s.SigningKeys(t.Context())
 	ok(t, "SigningKeys", err)
@@ -38,12 +39,12 @@ func signingKeys(t *testing.T, s gateway.Store, want ...assertion.Key) {
 	}
 }
 
-func signingKeyTests() []test {
-	return []test{
-		{"an empty store has no keys", func(t *testing.T, s gateway.Store) {
+func signingKeyTests() []test[assertion.KeyStore] {
+	return []test[assertion.KeyStore]{
+		{"an empty store has no keys", func(t *testing.T, s assertion.KeyStore) {
 			signingKeys(t, s)
 		}},
-		{"keys are listed oldest first", func(t *testing.T, s gateway.Store) {
+		{"keys are listed oldest first", func(t *testing.T, s assertion.KeyStore) {
 			oldest := newKey("k-oldest", at(-48*time.Hour+time.Millisecond))
 			middle := newKey("k-middle", at(-24*time.Hour).In(elsewhere))
 			newest := newKey("k-newest", at(0))
@@ -53,7 +54,7 @@ func signingKeyTests() []test {
 			}
 			signingKeys(t, s, oldest, middle, newest)
 		}},
-		{"retire sets RetiredAt", func(t *testing.T, s gateway.Store) {
+		{"retire sets RetiredAt", func(t *testing.T, s assertion.KeyStore) {
 			old := newKey("k1", at(-24*time.Hour))
 			current := newKey("k2", at(0))
 			ok(t, "AddSigningKey", s.AddSigningKey(t.Context(), old))
@@ -62,13 +63,28 @@ func signingKeyTests() []test {
 			ok(t, "RetireSigningKey", s.RetireSigningKey(t.Context(), old.ID, old.RetiredAt))
 			signingKeys(t, s, old, current)
 		}},
-		{"duplicate key ID conflicts", func(t *testing.T, s gateway.Store) {
+		{"duplicate key ID conflicts", func(t *testing.T, s assertion.KeyStore) {
 			k := newKey("k1", at(0))
 			ok(t, "AddSigningKey", s.AddSigningKey(t.Context(), k))
 			again := newKey("k1", at(time.Hour))
 			again.PrivateKey = []byte("other key material")
 			err := s.AddSigningKey(t.Context(), again)
-			is(t, "AddSigningKey with a taken ID", err, gateway.ErrConflict)
+			is(t, "AddSigningKey with a taken ID", err, store.ErrConflict)
+			signingKeys(t, s, k)
+		}},
+		{"a cancelled context fails reads", func(t *testing.T, s assertion.KeyStore) {
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			_, err := s.SigningKeys(ctx)
+			fails(t, "SigningKeys with a cancelled context", err)
+		}},
+		{"a cancelled context fails writes, which have no effect", func(t *testing.T, s assertion.KeyStore) {
+			k := newKey("k1", at(0))
+			ok(t, "AddSigningKey", s.AddSigningKey(t.Context(), k))
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			fails(t, "AddSigningKey with a cancelled context", s.AddSigningKey(ctx, newKey("k2", at(time.Hour))))
+			fails(t, "RetireSigningKey with a cancelled context", s.RetireSigningKey(ctx, "k1", at(time.Hour)))
 			signingKeys(t, s, k)
 		}},
 	}

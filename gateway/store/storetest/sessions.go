@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -8,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
 // newSession returns a session with every field set, distinct per ID.
-func newSession(id, loginID, host string) gateway.Session {
-	return gateway.Session{
+func newSession(id, loginID, host string) store.Session {
+	return store.Session{
 		ID:        id,
 		LoginID:   loginID,
 		UserID:    "user-" + loginID,
@@ -33,7 +34,7 @@ func sessionID(n byte) string {
 }
 
 // checkSession compares every field of a session read back.
-func checkSession(t *testing.T, what string, got, want gateway.Session) {
+func checkSession(t *testing.T, what string, got, want store.Session) {
 	t.Helper()
 	var d diff
 	check(&d, "ID", got.ID, want.ID)
@@ -50,7 +51,7 @@ func checkSession(t *testing.T, what string, got, want gateway.Session) {
 }
 
 // getSession checks that the session reads back exactly as wanted.
-func getSession(t *testing.T, s gateway.Store, want gateway.Session) {
+func getSession(t *testing.T, s store.Sessions, want store.Session) {
 	t.Helper()
 	got, err := s.GetSession(t.Context(), want.ID)
 	ok(t, "GetSession", err)
@@ -58,15 +59,15 @@ func getSession(t *testing.T, s gateway.Store, want gateway.Session) {
 }
 
 // sessionGone checks that the session is not found.
-func sessionGone(t *testing.T, s gateway.Store, id, why string) {
+func sessionGone(t *testing.T, s store.Sessions, id, why string) {
 	t.Helper()
 	_, err := s.GetSession(t.Context(), id)
-	is(t, "GetSession "+why, err, gateway.ErrNotFound)
+	is(t, "GetSession "+why, err, store.ErrNotFound)
 }
 
-func sessionTests() []test {
-	return []test{
-		{"create then get", func(t *testing.T, s gateway.Store) {
+func sessionTests() []test[store.Sessions] {
+	return []test[store.Sessions]{
+		{"create then get", func(t *testing.T, s store.Sessions) {
 			a := newSession(sessionID(1), "login-1", "savings.example.com")
 			b := newSession(sessionID(2), "login-1", "brokerage.example.com")
 			b.Methods = []string{"pwd", "hwk", "user"}
@@ -75,7 +76,7 @@ func sessionTests() []test {
 			getSession(t, s, a)
 			getSession(t, s, b)
 		}},
-		{"methods round-trip in order", func(t *testing.T, s gateway.Store) {
+		{"methods round-trip in order", func(t *testing.T, s store.Sessions) {
 			for i, methods := range [][]string{
 				{"pwd"},
 				{"otp", "pwd", "sms"},
@@ -87,7 +88,7 @@ func sessionTests() []test {
 				getSession(t, s, sess)
 			}
 		}},
-		{"no methods round-trip as empty", func(t *testing.T, s gateway.Store) {
+		{"no methods round-trip as empty", func(t *testing.T, s store.Sessions) {
 			sess := newSession(sessionID(1), "login-1", "savings.example.com")
 			sess.Methods = nil
 			ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
@@ -97,20 +98,20 @@ func sessionTests() []test {
 				t.Fatalf("Methods = %v, want none", got.Methods)
 			}
 		}},
-		{"unknown session is not found", func(t *testing.T, s gateway.Store) {
+		{"unknown session is not found", func(t *testing.T, s store.Sessions) {
 			sessionGone(t, s, sessionID(1), "on an empty store")
 			ok(t, "CreateSession", s.CreateSession(t.Context(), newSession(sessionID(1), "login-1", "savings.example.com")))
 			sessionGone(t, s, sessionID(2), "of another ID")
 			sessionGone(t, s, "login-1", "by login ID")
 		}},
-		{"duplicate ID conflicts", func(t *testing.T, s gateway.Store) {
+		{"duplicate ID conflicts", func(t *testing.T, s store.Sessions) {
 			first := newSession(sessionID(1), "login-1", "savings.example.com")
 			ok(t, "CreateSession", s.CreateSession(t.Context(), first))
 			err := s.CreateSession(t.Context(), newSession(sessionID(1), "login-2", "cards.example.com"))
-			is(t, "CreateSession with a taken ID", err, gateway.ErrConflict)
+			is(t, "CreateSession with a taken ID", err, store.ErrConflict)
 			getSession(t, s, first)
 		}},
-		{"touch updates last seen only", func(t *testing.T, s gateway.Store) {
+		{"touch updates last seen only", func(t *testing.T, s store.Sessions) {
 			sess := newSession(sessionID(1), "login-1", "savings.example.com")
 			other := newSession(sessionID(2), "login-1", "cards.example.com")
 			ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
@@ -125,7 +126,7 @@ func sessionTests() []test {
 			}
 			getSession(t, s, other)
 		}},
-		{"delete ends one session", func(t *testing.T, s gateway.Store) {
+		{"delete ends one session", func(t *testing.T, s store.Sessions) {
 			sess := newSession(sessionID(1), "login-1", "savings.example.com")
 			other := newSession(sessionID(2), "login-1", "cards.example.com")
 			ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
@@ -134,13 +135,13 @@ func sessionTests() []test {
 			sessionGone(t, s, sess.ID, "after DeleteSession")
 			getSession(t, s, other)
 		}},
-		{"delete login ends every session of that login", func(t *testing.T, s gateway.Store) {
-			login1 := []gateway.Session{
+		{"delete login ends every session of that login", func(t *testing.T, s store.Sessions) {
+			login1 := []store.Session{
 				newSession(sessionID(1), "login-1", "savings.example.com"),
 				newSession(sessionID(2), "login-1", "brokerage.example.com"),
 				newSession(sessionID(3), "login-1", "cards.example.com"),
 			}
-			login2 := []gateway.Session{
+			login2 := []store.Session{
 				newSession(sessionID(4), "login-2", "savings.example.com"),
 				newSession(sessionID(5), "login-2", "auto.example.com"),
 			}
@@ -154,6 +155,26 @@ func sessionTests() []test {
 			for _, sess := range login2 {
 				getSession(t, s, sess)
 			}
+		}},
+		{"a cancelled context fails reads", func(t *testing.T, s store.Sessions) {
+			ok(t, "CreateSession", s.CreateSession(t.Context(), newSession(sessionID(1), "login-1", "savings.example.com")))
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			_, err := s.GetSession(ctx, sessionID(1))
+			fails(t, "GetSession with a cancelled context", err)
+		}},
+		{"a cancelled context fails writes, which have no effect", func(t *testing.T, s store.Sessions) {
+			sess := newSession(sessionID(1), "login-1", "savings.example.com")
+			ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			fails(t, "CreateSession with a cancelled context",
+				s.CreateSession(ctx, newSession(sessionID(2), "login-2", "savings.example.com")))
+			sessionGone(t, s, sessionID(2), "after a cancelled CreateSession")
+			fails(t, "TouchSession with a cancelled context", s.TouchSession(ctx, sess.ID, at(time.Hour)))
+			fails(t, "DeleteSession with a cancelled context", s.DeleteSession(ctx, sess.ID))
+			fails(t, "DeleteLogin with a cancelled context", s.DeleteLogin(ctx, sess.LoginID))
+			getSession(t, s, sess)
 		}},
 	}
 }

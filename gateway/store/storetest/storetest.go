@@ -1,9 +1,9 @@
-// Package storetest is the conformance suite for gateway.Store
-// implementations. Every store runs it from its own tests, so that SQLite,
-// PostgreSQL and Redis behave alike behind the gateway:
+// Package storetest is the conformance suite for the parts of package store.
+// Every store runs it from its own tests, so that SQLite, PostgreSQL and Redis
+// behave alike behind the gateway. A store that keeps everything runs Run:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) gateway.Store {
+//		storetest.Run(t, func(t *testing.T) storetest.All {
 //			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "portcullis.db"))
 //			if err != nil {
 //				t.Fatal(err)
@@ -13,6 +13,9 @@
 //		})
 //	}
 //
+// A store that keeps only some parts runs the groups for those: RunUsers,
+// RunHits, RunSessions, RunRecords, RunKeys and RunUpkeep.
+//
 // Beyond the interface documentation, the suite pins down these points:
 //
 //   - Times keep at least millisecond precision and may come back in any
@@ -20,15 +23,31 @@
 //     2100, some of them outside UTC, and compares instants with
 //     time.Time.Equal. The zero time.Time (an unlocked user's LockedAt, an
 //     active key's RetiredAt) comes back as the zero time.
+//   - A user's targeted updates (SetUsername, SetDisplayName, SetProducts,
+//     SetPasswordHash, LockUser, UnlockUser) change their own fields and
+//     UpdatedAt and nothing else, also when they race each other and the
+//     failure counter. UnlockUser sets LockedAt back to the zero time.
+//   - No products and an empty list of products are the same.
 //   - AddHit windows are fixed, back to back, and aligned to an instant the
 //     store chooses; the suite uses hour-aligned times and windows that divide
 //     an hour, so alignment to the Unix epoch satisfies it.
-//   - A grant is valid while now is before its ExpiresAt; from ExpiresAt on
-//     it has expired.
-//   - ErrConflict covers every uniqueness rule: a username already taken, and
-//     an ID already used by another user, session or signing key.
+//   - A record is found while now is before its ExpiresAt; from ExpiresAt on
+//     it has expired, for TakeRecord, AttemptRecord and PutRecord alike. A
+//     PutRecord whose now is the ExpiresAt of the record in the way, or later,
+//     replaces that record whole (Attempts included); one a millisecond
+//     before is ErrConflict and leaves it as it was. Of concurrent PutRecords
+//     over an expired record, one replaces it and the rest are ErrConflict.
+//   - A record keeps every field as put, Attempts included; its Payload comes
+//     back byte for byte, whatever the bytes (NUL, invalid UTF-8), and nil
+//     and empty payloads compare equal.
+//   - Sweep deletes the sessions that have expired at the now it is given,
+//     ExpiresAt equal to now included, and keeps live sessions and records.
+//   - ErrConflict covers every uniqueness rule: a username already taken (by
+//     CreateUser or SetUsername), and an ID already used by another user,
+//     session or signing key, or by a live record of the same kind.
 //   - ErrNotFound and ErrConflict are matched with errors.Is, so stores may
-//     wrap them. Other failures (such as a cancelled context) may be any error.
+//     wrap them. Other failures (such as a cancelled context) may be any
+//     error; a write that fails on a cancelled context has no effect.
 //
 // Subtests run one after another, each on a store of its own from open.
 package storetest
@@ -39,26 +58,98 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
-// Run runs the conformance suite. open returns a new, empty store; releasing
-// it (t.Cleanup) is the factory's job.
-func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
+// All is a store that keeps every part.
+type All interface {
+	store.Users
+	store.Hits
+	store.Sessions
+	store.Records
+	assertion.KeyStore
+	store.Upkeep
+}
+
+// Upkept is what RunUpkeep checks: the upkeep, with the parts whose expiry
+// Sweep is checked on.
+type Upkept interface {
+	store.Upkeep
+	store.Sessions
+	store.Records
+}
+
+// Run runs every group of the conformance suite. open returns a new, empty
+// store; releasing it (t.Cleanup) is the factory's job.
+func Run(t *testing.T, open func(t *testing.T) All) {
 	t.Helper()
-	groups := []struct {
-		name  string
-		tests []test
-	}{
-		{"Users", userTests()},
-		{"LoginFailures", loginFailureTests()},
-		{"Locks", lockTests()},
-		{"Hits", hitTests()},
-		{"Sessions", sessionTests()},
-		{"Grants", grantTests()},
-		{"SigningKeys", signingKeyTests()},
-		{"Store", storeTests()},
-	}
+	RunUsers(t, func(t *testing.T) store.Users { return open(t) })
+	RunHits(t, func(t *testing.T) store.Hits { return open(t) })
+	RunSessions(t, func(t *testing.T) store.Sessions { return open(t) })
+	RunRecords(t, func(t *testing.T) store.Records { return open(t) })
+	RunKeys(t, func(t *testing.T) assertion.KeyStore { return open(t) })
+	RunUpkeep(t, func(t *testing.T) Upkept { return open(t) })
+}
+
+// RunUsers checks store.Users: profiles, their targeted updates, the failure
+// counter and the lock. open returns a new, empty store.
+func RunUsers(t *testing.T, open func(t *testing.T) store.Users) {
+	t.Helper()
+	run(t, open,
+		group[store.Users]{"Users", userTests()},
+		group[store.Users]{"Updates", updateTests()},
+		group[store.Users]{"LoginFailures", loginFailureTests()},
+		group[store.Users]{"Locks", lockTests()},
+	)
+}
+
+// RunHits checks store.Hits. open returns a new, empty store.
+func RunHits(t *testing.T, open func(t *testing.T) store.Hits) {
+	t.Helper()
+	run(t, open, group[store.Hits]{"Hits", hitTests()})
+}
+
+// RunSessions checks store.Sessions. open returns a new, empty store.
+func RunSessions(t *testing.T, open func(t *testing.T) store.Sessions) {
+	t.Helper()
+	run(t, open, group[store.Sessions]{"Sessions", sessionTests()})
+}
+
+// RunRecords checks store.Records. open returns a new, empty store.
+func RunRecords(t *testing.T, open func(t *testing.T) store.Records) {
+	t.Helper()
+	run(t, open, group[store.Records]{"Records", recordTests()})
+}
+
+// RunKeys checks assertion.KeyStore. open returns a new, empty store.
+func RunKeys(t *testing.T, open func(t *testing.T) assertion.KeyStore) {
+	t.Helper()
+	run(t, open, group[assertion.KeyStore]{"SigningKeys", signingKeyTests()})
+}
+
+// RunUpkeep checks store.Upkeep: Ping, and what Sweep removes from the
+// sessions and records and what it keeps. open returns a new, empty store.
+func RunUpkeep(t *testing.T, open func(t *testing.T) Upkept) {
+	t.Helper()
+	run(t, open, group[Upkept]{"Upkeep", upkeepTests()})
+}
+
+// test is one behaviour checked against a fresh store of type S.
+type test[S any] struct {
+	name string
+	run  func(t *testing.T, s S)
+}
+
+// group is a named list of tests, run as a subtest.
+type group[S any] struct {
+	name  string
+	tests []test[S]
+}
+
+// run runs each group as a subtest and each test in it on a store of its own.
+func run[S any](t *testing.T, open func(t *testing.T) S, groups ...group[S]) {
+	t.Helper()
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, tc := range g.tests {
@@ -68,12 +159,6 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Store) {
 			}
 		})
 	}
-}
-
-// test is one behaviour checked against a fresh store.
-type test struct {
-	name string
-	run  func(t *testing.T, s gateway.Store)
 }
 
 // base is the suite's reference instant: hour-aligned, so that every window

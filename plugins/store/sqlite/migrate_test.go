@@ -9,7 +9,7 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
 // embedded returns the migrations this release ships.
@@ -105,7 +105,7 @@ func TestLaterMigrationIsApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateUser(t.Context(), gateway.User{ID: "u1", Username: "alice"}); err != nil {
+	if err := s.CreateUser(t.Context(), store.User{ID: "u1", Username: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	before := appliedMigrations(t, s)
@@ -145,6 +145,52 @@ func TestLaterMigrationIsApplied(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "newer than this release") {
 		t.Errorf("error = %v, want it to say the schema is newer", err)
+	}
+}
+
+// A file from before the records migration loses the grants table and its
+// outstanding exchange codes, and keeps its users.
+func TestRecordsReplaceGrants(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	ms := embedded(t)
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.name == "0003_records.sql" })
+	if i < 0 {
+		t.Fatal("no migration 0003_records.sql")
+	}
+	s, err := open(t.Context(), path, ms[:i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(t.Context(), store.User{ID: "u1", Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.write.ExecContext(t.Context(), `INSERT INTO grants (id, session_id, host, expires_at) VALUES ('g1', 's1', 'h', 1)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, want := range map[string]int{"grants": 0, "grants_expires_at": 0, "records": 1, "records_expires_at": 1} {
+		var n int
+		if err := s.read.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM sqlite_schema WHERE name = ?`, name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("after the upgrade, sqlite_schema has %d entries named %s, want %d", n, name, want)
+		}
+	}
+	if _, err := s.UserByID(t.Context(), "u1"); err != nil {
+		t.Errorf("UserByID after the upgrade: %v", err)
+	}
+	now := time.Date(2031, time.March, 4, 5, 0, 0, 0, time.UTC)
+	r := store.Record{Kind: "exchange", ID: "g1", Subject: "s1", ExpiresAt: now.Add(time.Minute)}
+	if err := s.PutRecord(t.Context(), r, now); err != nil {
+		t.Errorf("PutRecord after the upgrade: %v", err)
 	}
 }
 

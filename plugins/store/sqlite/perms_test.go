@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
 // withUmask sets the process umask for the test and restores it after.
@@ -49,7 +49,7 @@ func TestNewFilesArePrivate(t *testing.T) {
 			defer s.Close()
 			// A write, so that the WAL holds a frame while the files are
 			// checked.
-			if err := s.CreateUser(t.Context(), gateway.User{ID: "u1", Username: "alice"}); err != nil {
+			if err := s.CreateUser(t.Context(), store.User{ID: "u1", Username: "alice"}); err != nil {
 				t.Fatal(err)
 			}
 			for _, p := range []string{path, path + "-wal", path + "-shm"} {

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
 // CreateSession stores a new session; ErrConflict if its ID is taken.
-func (s *Store) CreateSession(ctx context.Context, sess gateway.Session) error {
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	methods := sess.Methods
 	if methods == nil {
 		methods = []string{} // stored as [], not null
@@ -32,9 +32,9 @@ func (s *Store) CreateSession(ctx context.Context, sess gateway.Session) error {
 
 // GetSession returns the session with the given ID, whether or not it has
 // expired: expiry is the caller's decision.
-func (s *Store) GetSession(ctx context.Context, id string) (gateway.Session, error) {
+func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
 	var (
-		sess    gateway.Session
+		sess    store.Session
 		methods string
 	)
 	err := s.read.QueryRowContext(ctx, `SELECT id, login_id, user_id, host, methods, auth_time, last_seen, expires_at
@@ -42,10 +42,10 @@ func (s *Store) GetSession(ctx context.Context, id string) (gateway.Session, err
 		&sess.ID, &sess.LoginID, &sess.UserID, &sess.Host, &methods,
 		timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt})
 	if err != nil {
-		return gateway.Session{}, storeErr("get session", err)
+		return store.Session{}, storeErr("get session", err)
 	}
 	if err := json.Unmarshal([]byte(methods), &sess.Methods); err != nil {
-		return gateway.Session{}, storeErr("get session", fmt.Errorf("methods: %w", err))
+		return store.Session{}, storeErr("get session", fmt.Errorf("methods: %w", err))
 	}
 	return sess, nil
 }

@@ -17,9 +17,10 @@
 // the years 1678 to 2262; the zero time.Time is stored as NULL. Usernames are
 // compared byte for byte: the gateway canonicalises them first.
 //
-// Expired grants and finished AddHit windows are dropped when TakeGrant and
-// AddHit come across them; Sweep removes every expired grant, session and
-// counter window and is meant to be called periodically.
+// Finished AddHit windows are dropped when AddHit comes across them; Sweep
+// removes every expired session, single-use record and counter window and is
+// meant to be called periodically. The store keeps no clock of its own: every
+// judgement of expiry is made at the now its caller gives.
 package sqlite
 
 import (
@@ -40,20 +41,28 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
 // busyTimeout is how long a write waits for another process's write lock.
 const busyTimeout = 5 * time.Second
 
-// Store is a gateway.Store kept in a SQLite file. It is safe for concurrent
-// use.
+// Store keeps every part of the store contract in a SQLite file. It is safe
+// for concurrent use.
 type Store struct {
 	read  *sql.DB // read-only connections, several at once
 	write *sql.DB // the one connection that writes
 }
 
-var _ gateway.Store = (*Store)(nil)
+var (
+	_ store.Users        = (*Store)(nil)
+	_ store.Hits         = (*Store)(nil)
+	_ store.Sessions     = (*Store)(nil)
+	_ store.Records      = (*Store)(nil)
+	_ assertion.KeyStore = (*Store)(nil)
+	_ store.Upkeep       = (*Store)(nil)
+)
 
 // Open opens the database file at path, creating it if it does not exist,
 // and applies any migrations it lacks. The directory must exist. A new file
@@ -233,13 +242,13 @@ func (s *Store) Close() error {
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
-// Sweep deletes the grants and sessions that have expired at now and the
+// Sweep deletes the sessions and records that have expired at now and the
 // AddHit windows that have ended. Nothing else removes expired sessions, so
 // a gateway on this store calls Sweep every few minutes.
 func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
-			`DELETE FROM grants WHERE expires_at <= ?`,
+			`DELETE FROM records WHERE expires_at <= ?`,
 			`DELETE FROM sessions WHERE expires_at <= ?`,
 			`DELETE FROM hits WHERE window_end <= ?`,
 		} {
@@ -268,15 +277,15 @@ func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// storeErr wraps err with the operation, as gateway.ErrConflict when it is a
-// uniqueness violation and gateway.ErrNotFound when no row matched.
+// storeErr wraps err with the operation, as store.ErrConflict when it is a
+// uniqueness violation and store.ErrNotFound when no row matched.
 func storeErr(op string, err error) error {
 	var e *sqlite.Error
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("sqlite: %s: %w", op, gateway.ErrNotFound)
+		return fmt.Errorf("sqlite: %s: %w", op, store.ErrNotFound)
 	case errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
-		return fmt.Errorf("sqlite: %s: %w: %v", op, gateway.ErrConflict, err)
+		return fmt.Errorf("sqlite: %s: %w: %v", op, store.ErrConflict, err)
 	default:
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/gateway/store/storetest"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
@@ -29,8 +29,10 @@ func openTemp(t *testing.T) *sqlite.Store {
 	return s
 }
 
+var _ storetest.All = (*sqlite.Store)(nil)
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) gateway.Store { return openTemp(t) })
+	storetest.Run(t, func(t *testing.T) storetest.All { return openTemp(t) })
 }
 
 func TestOpenFailsClearly(t *testing.T) {
@@ -79,7 +81,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := gateway.User{ID: "u1", Username: "alice", CreatedAt: time.Unix(1_900_000_000, 0)}
+	u := store.User{ID: "u1", Username: "alice", CreatedAt: time.Unix(1_900_000_000, 0)}
 	if err := s.CreateUser(t.Context(), u); err != nil {
 		t.Fatal(err)
 	}
@@ -114,10 +116,10 @@ func TestSweep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(s.PutGrant(ctx, "expired", gateway.Grant{SessionID: "s", Host: "h", ExpiresAt: now}))
-	must(s.PutGrant(ctx, "live", gateway.Grant{SessionID: "s", Host: "h", ExpiresAt: now.Add(time.Second)}))
-	must(s.CreateSession(ctx, gateway.Session{ID: "expired", LoginID: "l", ExpiresAt: now.Add(-time.Second)}))
-	must(s.CreateSession(ctx, gateway.Session{ID: "live", LoginID: "l", ExpiresAt: now.Add(time.Hour)}))
+	must(s.PutRecord(ctx, store.Record{Kind: "exchange", ID: "expired", Subject: "s", ExpiresAt: now}, now.Add(-time.Hour)))
+	must(s.PutRecord(ctx, store.Record{Kind: "exchange", ID: "live", Subject: "s", ExpiresAt: now.Add(time.Second)}, now.Add(-time.Hour)))
+	must(s.CreateSession(ctx, store.Session{ID: "expired", LoginID: "l", ExpiresAt: now.Add(-time.Second)}))
+	must(s.CreateSession(ctx, store.Session{ID: "live", LoginID: "l", ExpiresAt: now.Add(time.Hour)}))
 	for range 3 {
 		_, err := s.AddHit(ctx, "ended", time.Minute, now.Add(-time.Minute))
 		must(err)
@@ -127,15 +129,15 @@ func TestSweep(t *testing.T) {
 
 	must(s.Sweep(ctx, now))
 
-	// Taken at an earlier time, a grant that was only expired at now would
+	// Taken at an earlier time, a record that was only expired at now would
 	// still be valid: it is gone because Sweep deleted it.
-	if _, err := s.TakeGrant(ctx, "expired", now.Add(-time.Hour)); !errors.Is(err, gateway.ErrNotFound) {
-		t.Errorf("TakeGrant of a swept grant: error = %v, want ErrNotFound", err)
+	if _, err := s.TakeRecord(ctx, "exchange", "expired", now.Add(-time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TakeRecord of a swept record: error = %v, want ErrNotFound", err)
 	}
-	if _, err := s.TakeGrant(ctx, "live", now); err != nil {
-		t.Errorf("TakeGrant of a live grant after Sweep: %v", err)
+	if _, err := s.TakeRecord(ctx, "exchange", "live", now); err != nil {
+		t.Errorf("TakeRecord of a live record after Sweep: %v", err)
 	}
-	if _, err := s.GetSession(ctx, "expired"); !errors.Is(err, gateway.ErrNotFound) {
+	if _, err := s.GetSession(ctx, "expired"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetSession of a swept session: error = %v, want ErrNotFound", err)
 	}
 	if _, err := s.GetSession(ctx, "live"); err != nil {
@@ -160,7 +162,7 @@ func TestClosedStoreFails(t *testing.T) {
 	if err := s.Ping(t.Context()); err == nil {
 		t.Error("Ping after Close succeeded")
 	}
-	if _, err := s.UserByID(t.Context(), "u1"); err == nil || errors.Is(err, gateway.ErrNotFound) {
+	if _, err := s.UserByID(t.Context(), "u1"); err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UserByID after Close: error = %v, want a failure other than ErrNotFound", err)
 	}
 }
@@ -178,7 +180,7 @@ func TestTwoHandlesWriteConcurrently(t *testing.T) {
 		defer s.Close()
 		stores = append(stores, s)
 	}
-	if err := stores[0].CreateUser(t.Context(), gateway.User{ID: "u1", Username: "alice"}); err != nil {
+	if err := stores[0].CreateUser(t.Context(), store.User{ID: "u1", Username: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	const perStore = 25

@@ -6,14 +6,14 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
 const userColumns = `id, username, display_name, password_hash, failed_logins, locked, locked_at, products, created_at, updated_at`
 
 // scanUser reads a row of userColumns.
-func scanUser(row interface{ Scan(...any) error }) (gateway.User, error) {
-	var u gateway.User
+func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
+	var u store.User
 	var products string
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.PasswordHash, &u.FailedLogins, &u.Locked,
 		timeCol{&u.LockedAt}, &products, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
@@ -24,7 +24,7 @@ func scanUser(row interface{ Scan(...any) error }) (gateway.User, error) {
 }
 
 // CreateUser stores a new user, FailedLogins included.
-func (s *Store) CreateUser(ctx context.Context, u gateway.User) error {
+func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.DisplayName, u.PasswordHash, u.FailedLogins, u.Locked,
 		timeArg(u.LockedAt), productsArg(u.Products), timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
@@ -35,31 +35,31 @@ func (s *Store) CreateUser(ctx context.Context, u gateway.User) error {
 }
 
 // UserByName looks a user up by exact username.
-func (s *Store) UserByName(ctx context.Context, username string) (gateway.User, error) {
+func (s *Store) UserByName(ctx context.Context, username string) (store.User, error) {
 	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
 	if err != nil {
-		return gateway.User{}, storeErr("get user by name", err)
+		return store.User{}, storeErr("get user by name", err)
 	}
 	return u, nil
 }
 
 // UserByID looks a user up by ID.
-func (s *Store) UserByID(ctx context.Context, id string) (gateway.User, error) {
+func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
 	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if err != nil {
-		return gateway.User{}, storeErr("get user", err)
+		return store.User{}, storeErr("get user", err)
 	}
 	return u, nil
 }
 
 // ListUsers returns every user, ordered by username.
-func (s *Store) ListUsers(ctx context.Context) ([]gateway.User, error) {
+func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, storeErr("list users", err)
 	}
 	defer rows.Close()
-	var users []gateway.User
+	var users []store.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
@@ -73,25 +73,43 @@ func (s *Store) ListUsers(ctx context.Context) ([]gateway.User, error) {
 	return users, nil
 }
 
-// UpdateUser replaces every field of the user but FailedLogins.
-func (s *Store) UpdateUser(ctx context.Context, u gateway.User) error {
-	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET
-		username = ?, display_name = ?, password_hash = ?, locked = ?, locked_at = ?, products = ?, created_at = ?, updated_at = ?
-		WHERE id = ?`,
-		u.Username, u.DisplayName, u.PasswordHash, u.Locked,
-		timeArg(u.LockedAt), productsArg(u.Products), timeArg(u.CreatedAt), timeArg(u.UpdatedAt), u.ID))
-	if err != nil {
-		return storeErr("update user", err)
-	}
-	return nil
-}
-
 // SetPasswordHash replaces the user's password hash in one statement.
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string, at time.Time) error {
 	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`,
 		hash, timeArg(at), userID))
 	if err != nil {
 		return storeErr("set password hash", err)
+	}
+	return nil
+}
+
+// SetUsername renames the user in one statement; ErrConflict when the
+// name belongs to another user.
+func (s *Store) SetUsername(ctx context.Context, userID, username string, at time.Time) error {
+	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET username = ?, updated_at = ? WHERE id = ?`,
+		username, timeArg(at), userID))
+	if err != nil {
+		return storeErr("set username", err)
+	}
+	return nil
+}
+
+// SetDisplayName replaces the user's display name in one statement.
+func (s *Store) SetDisplayName(ctx context.Context, userID, name string, at time.Time) error {
+	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET display_name = ?, updated_at = ? WHERE id = ?`,
+		name, timeArg(at), userID))
+	if err != nil {
+		return storeErr("set display name", err)
+	}
+	return nil
+}
+
+// SetProducts replaces the user's products in one statement.
+func (s *Store) SetProducts(ctx context.Context, userID string, products []string, at time.Time) error {
+	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET products = ?, updated_at = ? WHERE id = ?`,
+		productsArg(products), timeArg(at), userID))
+	if err != nil {
+		return storeErr("set products", err)
 	}
 	return nil
 }
@@ -132,6 +150,26 @@ func (s *Store) LockUser(ctx context.Context, userID string, at time.Time) (bool
 		`UPDATE users SET locked = 1, locked_at = ?, updated_at = ? WHERE id = ? AND NOT locked`,
 		timeArg(at), timeArg(at), userID)
 	return s.changedUser(ctx, "lock user", userID, res, err)
+}
+
+// UnlockUser unlocks the user and resets its failures in one write
+// transaction, which reads whether the user was locked before it updates the
+// row: RETURNING sees only the row as updated.
+func (s *Store) UnlockUser(ctx context.Context, userID string, at time.Time) (bool, error) {
+	var locked bool
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT locked FROM users WHERE id = ?`, userID).Scan(&locked); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx,
+			`UPDATE users SET locked = 0, locked_at = NULL, failed_logins = 0, updated_at = ? WHERE id = ?`,
+			timeArg(at), userID)
+		return err
+	})
+	if err != nil {
+		return false, storeErr("unlock user", err)
+	}
+	return locked, nil
 }
 
 // changedUser reports whether a conditional update of one user changed its
