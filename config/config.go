@@ -3,7 +3,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,12 +10,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/credential"
 )
 
 // File is the configuration file.
@@ -85,21 +86,30 @@ type CarrierLookup struct {
 // Secret reads the carrier lookup's secret from its file or environment
 // variable; "" when neither is set.
 func (c CarrierLookup) Secret() (string, error) {
+	key, v, err := c.secret()
+	if err != nil {
+		return "", fmt.Errorf("phone.carrier_lookup.%s: %w", key, err)
+	}
+	return v, nil
+}
+
+// secret reads the secret and names the key it comes from.
+func (c CarrierLookup) secret() (key, value string, err error) {
 	switch {
 	case c.SecretFile != "":
 		b, err := os.ReadFile(c.SecretFile)
 		if err != nil {
-			return "", fmt.Errorf("phone.carrier_lookup.secret_file: %w", err)
+			return "secret_file", "", err
 		}
-		return strings.TrimSpace(string(b)), nil
+		return "secret_file", strings.TrimSpace(string(b)), nil
 	case c.SecretEnv != "":
 		v, ok := os.LookupEnv(c.SecretEnv)
 		if !ok || v == "" {
-			return "", fmt.Errorf("phone.carrier_lookup.secret_env: %s is not set", c.SecretEnv)
+			return "secret_env", "", fmt.Errorf("%s is not set", c.SecretEnv)
 		}
-		return v, nil
+		return "secret_env", v, nil
 	}
-	return "", nil
+	return "", "", nil
 }
 
 // GeoIP configures the anonymizer signals.
@@ -206,15 +216,16 @@ type Log struct {
 	Format string `yaml:"format"` // json or text
 }
 
-// Load reads and validates a configuration file, reporting every problem.
+// Load reads and validates a configuration file. A file with problems gives
+// an *Error listing every one of them.
 func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	f, err := parse(data, filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	f, problems := parse(data, filepath.Dir(path))
+	if len(problems) > 0 {
+		return nil, &Error{File: path, Problems: problems}
 	}
 	if !filepath.IsAbs(f.DataDir) {
 		abs, err := filepath.Abs(filepath.Join(filepath.Dir(path), f.DataDir))
@@ -226,24 +237,34 @@ func Load(path string) (*File, error) {
 	return f, nil
 }
 
-// Parse decodes and validates configuration, reporting every problem.
-// Relative file paths are taken from the working directory.
-func Parse(data []byte) (*File, error) { return parse(data, ".") }
+// Parse decodes and validates configuration, reporting every problem in an
+// *Error. Relative file paths are taken from the working directory.
+func Parse(data []byte) (*File, error) {
+	f, problems := parse(data, ".")
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return f, nil
+}
 
-func parse(data []byte, base string) (*File, error) {
+// parse is the one validation pass: YAML syntax, then keys and types
+// against File, then the rules (this package's and the gateway's) on what
+// decoded, each problem placed on its line.
+func parse(data []byte, base string) (*File, []Problem) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, []Problem{syntaxProblem(data, err)}
+	}
 	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			errs := make([]error, len(te.Errors))
-			for i, e := range te.Errors {
-				errs[i] = errors.New(strings.TrimPrefix(e, "yaml: "))
-			}
-			return nil, errors.Join(errs...)
+	var c checker
+	if root.Kind != 0 { // an empty file is all defaults
+		c.walk(&root, reflect.TypeFor[File](), "")
+		// What does not decode is reported by the walk; a failure it did not
+		// foresee must not go unreported, and leaves nothing to trust.
+		if err := decode(&root, &f); err != nil && len(c.undecoded) == 0 {
+			c.problems = append(c.problems, Problem{Message: strings.TrimPrefix(err.Error(), "yaml: ")})
+			c.undecoded = append(c.undecoded, "")
 		}
-		return nil, fmt.Errorf("not valid YAML: %w", err)
 	}
 	f.setDefaults()
 	if f.Phone.DefaultRegion == "" {
@@ -254,10 +275,27 @@ func parse(data []byte, base string) (*File, error) {
 			*p = filepath.Join(base, *p)
 		}
 	}
-	if err := f.validate(); err != nil {
-		return nil, err
+	problems := c.problems
+	for _, p := range f.validate() {
+		p.Path = c.filePath(p.Path)
+		if c.covers(p.Path) {
+			continue
+		}
+		p.Line, p.Column = locate(&root, p.Path)
+		problems = append(problems, p)
 	}
-	return &f, nil
+	return &f, sortProblems(problems)
+}
+
+// decode decodes root into f. yaml.v3 panics on some files (a list as a
+// key beside a merge key); that is one more file it cannot decode.
+func decode(root *yaml.Node, f *File) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot decode: %v", r)
+		}
+	}()
+	return root.Decode(f)
 }
 
 func (f *File) setDefaults() {
@@ -290,7 +328,7 @@ func (f *File) setDefaults() {
 	if f.Identity.AssertionTTL == 0 {
 		f.Identity.AssertionTTL = 60 * time.Second
 	}
-	p := gateway.DefaultPasswordParams()
+	p := credential.DefaultParams()
 	if f.Password.MemoryKiB == 0 {
 		f.Password.MemoryKiB = p.MemoryKiB
 	}
@@ -314,100 +352,111 @@ func (f *File) setDefaults() {
 	}
 }
 
-func (f *File) validate() error {
-	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	for name, addr := range map[string]string{"listen.https": f.Listen.HTTPS, "listen.http": f.Listen.HTTP, "listen.admin": f.Listen.Admin} {
-		if addr == "" {
+// validate applies this package's rules and the gateway's
+// (gateway.Config.Validate) to a decoded file. Each rule lives in one of
+// the two places.
+func (f *File) validate() []Problem {
+	var ps []Problem
+	add := func(path, format string, a ...any) {
+		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, a...)})
+	}
+	for _, l := range []struct{ path, addr string }{
+		{"listen.https", f.Listen.HTTPS}, {"listen.http", f.Listen.HTTP}, {"listen.admin", f.Listen.Admin},
+	} {
+		if l.addr == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			add("%s: %q is not host:port", name, addr)
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			add(l.path, "%q is not host:port", l.addr)
 		}
 	}
 	if h, _, err := net.SplitHostPort(f.Listen.Admin); err == nil {
 		if ip, err := netip.ParseAddr(h); h == "" || (err == nil && !ip.IsLoopback()) {
-			add("listen.admin: %q is not a loopback address; the admin listener serves metrics and health without authentication", f.Listen.Admin)
+			add("listen.admin", "%q is not a loopback address; the admin listener serves metrics and health without authentication", f.Listen.Admin)
 		}
-	}
-	if f.Listen.PublicPort < 0 || f.Listen.PublicPort > 65535 {
-		add("listen.public_port: %d is not a port (1 to 65535, or 0 for the port each request names)", f.Listen.PublicPort)
 	}
 	switch f.TLS.Mode {
 	case "internal":
 	case "acme":
 		if f.TLS.ACME.Email == "" {
-			add("tls.acme.email is required in acme mode")
+			add("tls.acme.email", "is required in acme mode")
 		}
 		if f.TLS.ACME.OnDemand && f.TLS.ACME.Ask == "" {
-			add("tls.acme.ask is required with on_demand: without it anyone could make the gateway request certificates")
+			add("tls.acme.ask", "is required with on_demand: without it anyone could make the gateway request certificates")
 		}
 		if f.TLS.ACME.Ask != "" {
 			if u, err := url.Parse(f.TLS.ACME.Ask); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-				add("tls.acme.ask: %q is not an http(s) URL", f.TLS.ACME.Ask)
+				add("tls.acme.ask", "%q is not an http(s) URL", f.TLS.ACME.Ask)
 			}
 		}
 	case "files":
-		if f.TLS.Files.Cert == "" || f.TLS.Files.Key == "" {
-			add("tls.files.cert and tls.files.key are required in files mode")
+		if f.TLS.Files.Cert == "" {
+			add("tls.files.cert", "is required in files mode")
+		}
+		if f.TLS.Files.Key == "" {
+			add("tls.files.key", "is required in files mode")
 		}
 	default:
-		add("tls.mode: %q is not one of internal, acme, files", f.TLS.Mode)
+		add("tls.mode", "%q is not one of internal, acme, files", f.TLS.Mode)
 	}
 	if f.GeoIP.AnonymousIP == "" && !f.GeoIP.AllowMissing {
-		add("geoip.anonymous_ip is required: without it no login can be checked for VPNs and anonymizers (set geoip.allow_missing to run without, and the policies will refuse unchecked addresses)")
+		add("geoip.anonymous_ip", "is required, or no login can be checked for VPNs and anonymizers (set geoip.allow_missing to run without, and the policies will refuse unchecked addresses)")
 	}
-	for name, p := range map[string]string{"geoip.anonymous_ip": f.GeoIP.AnonymousIP, "geoip.country": f.GeoIP.Country, "policies.dir": f.Policies.Dir} {
-		if p == "" {
+	for _, p := range []struct{ path, file string }{
+		{"geoip.anonymous_ip", f.GeoIP.AnonymousIP}, {"geoip.country", f.GeoIP.Country}, {"policies.dir", f.Policies.Dir},
+	} {
+		if p.file == "" {
 			continue
 		}
-		if _, err := os.Stat(p); err != nil {
-			add("%s: %v", name, err)
+		if _, err := os.Stat(p.file); err != nil {
+			add(p.path, "%v", err)
 		}
 	}
 	if cl := f.Phone.CarrierLookup; cl.URL != "" {
 		if cl.Field == "" {
-			add("phone.carrier_lookup.field is required with phone.carrier_lookup.url")
+			add("phone.carrier_lookup.field", "is required with phone.carrier_lookup.url")
 		}
 		if cl.Header != "" && cl.SecretFile == "" && cl.SecretEnv == "" {
-			add("phone.carrier_lookup.header needs secret_file or secret_env")
+			add("phone.carrier_lookup.header", "needs secret_file or secret_env")
 		}
 		if cl.SecretFile != "" && cl.SecretEnv != "" {
-			add("phone.carrier_lookup: set secret_file or secret_env, not both")
+			add("phone.carrier_lookup.secret_env", "set secret_file or secret_env, not both")
 		}
-		if _, err := cl.Secret(); err != nil {
-			add("%v", err)
+		if key, _, err := cl.secret(); err != nil {
+			add("phone.carrier_lookup."+key, "%v", err)
 		}
 	}
 	if f.Store.Driver != "sqlite" {
-		add("store.driver: %q is not supported (sqlite)", f.Store.Driver)
+		add("store.driver", "%q is not supported (sqlite)", f.Store.Driver)
 	}
 	for i, p := range f.TrustedProxies {
 		if _, err := parsePrefix(p); err != nil {
-			add("trusted_proxies[%d]: %q is not an IP address or CIDR network", i, p)
+			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or CIDR network", p)
 		}
 	}
-	if f.Identity.AssertionTTL < 0 || f.Identity.AssertionTTL > 60*time.Second {
-		add("identity.assertion_ttl: %s is more than 60s", f.Identity.AssertionTTL)
-	}
-	if u, err := url.Parse(f.Issuer); f.Issuer == "" || err != nil || u.Scheme != "https" || u.Host == "" {
-		add("issuer: %q must be an https URL", f.Issuer)
+	// An empty issuer had no host to default from: the gateway reports the
+	// missing route.
+	if u, err := url.Parse(f.Issuer); f.Issuer != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
+		add("issuer", "%q must be an https URL", f.Issuer)
 	}
 	switch f.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		add("log.level: %q is not one of debug, info, warn, error", f.Log.Level)
+		add("log.level", "%q is not one of debug, info, warn, error", f.Log.Level)
 	}
 	if f.Log.Format != "json" && f.Log.Format != "text" {
-		add("log.format: %q is not json or text", f.Log.Format)
+		add("log.format", "%q is not json or text", f.Log.Format)
 	}
-	routes, routeErrs := f.gatewayRoutes()
-	errs = append(errs, routeErrs...)
-	gc := f.gatewayConfig(routes)
-	if err := gc.Validate(); err != nil {
-		errs = append(errs, err)
+	if err := f.Gateway().Validate(); err != nil {
+		var fes gateway.FieldErrors
+		if !errors.As(err, &fes) {
+			add("", "%v", err)
+		}
+		for _, fe := range fes {
+			add(fe.Path, "%s", fe.Message)
+		}
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -422,21 +471,16 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
-func (f *File) gatewayRoutes() ([]gateway.Route, []error) {
-	var errs []error
-	routes := make([]gateway.Route, 0, len(f.Routes))
+// Gateway returns the gateway's part of the configuration.
+func (f *File) Gateway() gateway.Config {
+	routes := make([]gateway.Route, len(f.Routes))
 	for i, r := range f.Routes {
 		u, err := url.Parse(r.Upstream)
-		if err != nil || r.Upstream == "" {
-			errs = append(errs, fmt.Errorf("routes[%d]: upstream %q is not a URL", i, r.Upstream))
-			u = nil
+		if err != nil {
+			u = nil // Validate refuses a route without an upstream
 		}
-		routes = append(routes, gateway.Route{Name: r.Name, Host: r.Host, PathPrefix: r.PathPrefix, Upstream: u})
+		routes[i] = gateway.Route{Name: r.Name, Host: r.Host, PathPrefix: r.PathPrefix, Upstream: u}
 	}
-	return routes, errs
-}
-
-func (f *File) gatewayConfig(routes []gateway.Route) gateway.Config {
 	var trusted []netip.Prefix
 	for _, p := range f.TrustedProxies {
 		if pr, err := parsePrefix(p); err == nil {
@@ -450,18 +494,12 @@ func (f *File) gatewayConfig(routes []gateway.Route) gateway.Config {
 		Session:         gateway.SessionConfig{IdleTimeout: f.Session.IdleTimeout, MaxLifetime: f.Session.MaxLifetime},
 		StripHeaders:    f.Identity.StripHeaders,
 		IdentityHeaders: f.Identity.Headers,
-		Password: gateway.PasswordParams{MemoryKiB: f.Password.MemoryKiB, Time: f.Password.Iterations,
+		Password: credential.Params{MemoryKiB: f.Password.MemoryKiB, Time: f.Password.Iterations,
 			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent},
 		AssertionTTL: f.Identity.AssertionTTL,
 		SupportPhone: f.SupportPhone,
 		PublicPort:   f.Listen.PublicPort,
 	}
-}
-
-// Gateway returns the gateway's part of the configuration.
-func (f *File) Gateway() gateway.Config {
-	routes, _ := f.gatewayRoutes()
-	return f.gatewayConfig(routes)
 }
 
 // Hosts returns every host name the gateway serves, for certificates.

@@ -1,11 +1,14 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway"
 )
 
 func TestExampleIsValid(t *testing.T) {
@@ -70,10 +73,11 @@ routes:
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		"listen.https", "listen.admin", "tls.mode", "store.driver", "trusted_proxies[0]", "trusted_proxies[1]",
-		"idle_timeout must not exceed", "assertion_ttl", `"Bad Header"`, `field "email"`, "log.level", "log.format",
-		"routes[0]: host", "routes[0]: upstream", `routes[1]: name "a" is used twice`, "routes[1]: path_prefix",
-		"geoip.anonymous_ip is required", "policies.dir",
+		"3:3: listen.https", "4:3: listen.admin", "6:3: tls.mode", "8:3: store.driver", "trusted_proxies[0]", "trusted_proxies[1]",
+		"session.idle_timeout: 13h0m0s must not exceed", "14:3: identity.assertion_ttl", `"Bad Header" is not a header name`,
+		`identity.headers.X-Ok: field "email"`, "log.level", "log.format",
+		"19:15: routes[0].host", "routes[0].upstream", `routes[1].name: "a" is the name of an earlier route too`, "routes[1].path_prefix",
+		"geoip.anonymous_ip: is required", "policies.dir",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
@@ -134,4 +138,67 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted config gives an invalid gateway config: %v", err)
 		}
 	})
+}
+
+// TestProblemsArePlaced: each problem once, on the line (and column) of its
+// key, or of its value when the value has the wrong type.
+func TestProblemsArePlaced(t *testing.T) {
+	const ok = "geoip: {allow_missing: true}\n"
+	tests := []struct{ name, yaml, want string }{
+		{"syntax error on its own line, not where the list began",
+			ok + "routes:\n  - name: a\n    host: a.example\n   upstream: http://x\n",
+			"5: not valid YAML: did not find expected '-' indicator"},
+		{"a value that does not decode is not also broken by the rules",
+			ok + "routes: none\n",
+			`2:9: routes: "none" is not a list`},
+		{"unknown keys at any depth",
+			ok + "routes:\n  - {name: a, host: a.example, upstream: 'http://x', prefix: /a}\nlisten: {htps: ':443'}\n",
+			"3:54: routes[0].prefix: unknown key\n4:10: listen.htps: unknown key"},
+		{"a repeated key",
+			ok + "routes:\n  - {name: a, host: a.example, upstream: 'http://x', name: b}\n",
+			"3:54: routes[0].name: repeats the key of line 3"},
+		{"rules name list items by their place in the file, after an item that did not decode",
+			ok + "routes:\n  - nonsense\n  - {name: b, host: B.example, upstream: 'http://x'}\n",
+			"3:5: routes[0]: \"nonsense\" is not a mapping\n4:15: routes[1].host: \"B.example\" must be a lowercase host name without port"},
+		{"a map key with a dot",
+			ok + "routes: [{name: a, host: a.example, upstream: 'http://x'}]\nidentity:\n  headers:\n    X-Ok: username\n    X.User: username\n",
+			`6:5: identity.headers.X.User: "X.User" is not a header name`},
+		{"a missing key is placed on its parent",
+			ok + "routes: [{name: a, host: a.example, upstream: 'http://x'}]\ntls:\n  mode: files\n  files: {cert: c.pem}\n",
+			"5:3: tls.files.key: is required in files mode"},
+		{"a missing top-level key has no line",
+			ok,
+			"routes: at least one route is required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("problems:\n%s\nwant:\n%s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestGatewayProblemsInStableOrder: gateway.Config.Validate keeps its
+// identity headers in a map; the order of its problems must not follow the
+// map's.
+func TestGatewayProblemsInStableOrder(t *testing.T) {
+	headers := map[string]string{}
+	for _, h := range []string{"A B", "C D", "E F", "G H", "I J", "K L", "M N", "O P"} {
+		headers[h] = "email"
+	}
+	first := gateway.Config{IdentityHeaders: headers}.Validate()
+	var fes gateway.FieldErrors
+	if !errors.As(first, &fes) || len(fes) == 0 || fes[0].Path == "" {
+		t.Fatalf("Validate = %v, want gateway.FieldErrors with paths", first)
+	}
+	for range 20 {
+		if again := (gateway.Config{IdentityHeaders: headers}.Validate()); again.Error() != first.Error() {
+			t.Fatalf("Validate changed its order:\n%v\nthen:\n%v", first, again)
+		}
+	}
 }

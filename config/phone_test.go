@@ -25,7 +25,7 @@ func TestPhoneSettings(t *testing.T) {
 		{"both secrets", base + lookup + ", secret_file: '" + secret + "', secret_env: PORTCULLIS_TEST_CARRIER_KEY}\n", "not both", ""},
 		{"unset environment variable", base + lookup + ", secret_env: PORTCULLIS_TEST_NO_SUCH_VAR}\n", "PORTCULLIS_TEST_NO_SUCH_VAR is not set", ""},
 		{"missing secret file", base + lookup + ", secret_file: /nonexistent/carrier.key}\n", "secret_file", ""},
-		{"no field", base + "phone:\n  carrier_lookup: {url: 'https://lookup.example/{e164}'}\n", "field is required", ""},
+		{"no field", base + "phone:\n  carrier_lookup: {url: 'https://lookup.example/{e164}'}\n", "field: is required", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,12 +1,15 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/credential"
 )
 
 // Config is the gateway's behaviour, already parsed; the config package turns
@@ -28,7 +31,7 @@ type Config struct {
 	// requests, by name, to a field of the user: "username" or "user_id".
 	// They are stripped from client requests like StripHeaders.
 	IdentityHeaders map[string]string
-	Password        PasswordParams
+	Password        credential.Params
 	// AssertionTTL is the lifetime of the signed assertions the signer
 	// makes; the gateway reuses one for half of it.
 	AssertionTTL time.Duration
@@ -60,59 +63,113 @@ type SessionConfig struct {
 	MaxLifetime time.Duration
 }
 
-// Validate reports every problem with the configuration at once.
+// A FieldError is one problem with a Config. Path names the field the way the
+// configuration file spells it ("routes[1].host", "identity.headers.X-User"),
+// so that whoever read the file can point at the line.
+type FieldError struct {
+	Path    string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Message }
+
+// FieldErrors is every problem Validate found, always in the same order
+// (map entries by key).
+type FieldErrors []*FieldError
+
+func (es FieldErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap lets errors.As find each *FieldError.
+func (es FieldErrors) Unwrap() []error {
+	errs := make([]error, len(es))
+	for i, e := range es {
+		errs[i] = e
+	}
+	return errs
+}
+
+// Validate reports every problem with the configuration at once: nil, or
+// FieldErrors. It holds the gateway's rules; the config package only parses
+// the file into a Config and points each FieldError back at its line.
 func (c Config) Validate() error {
-	var errs []error
+	var errs FieldErrors
+	add := func(path, format string, a ...any) {
+		errs = append(errs, &FieldError{Path: path, Message: fmt.Sprintf(format, a...)})
+	}
 	if c.PublicPort < 0 || c.PublicPort > 65535 {
-		errs = append(errs, fmt.Errorf("public port %d is not a port", c.PublicPort))
+		add("listen.public_port", "%d is not a port (1 to 65535, or 0 for the port each request names)", c.PublicPort)
+	}
+	if c.LoginHost != "" && !validHost(c.LoginHost) {
+		add("login_host", "%q must be a lowercase host name without port", c.LoginHost)
+	}
+	if len(c.Routes) == 0 {
+		add("routes", "at least one route is required")
 	}
 	names := map[string]bool{}
 	for i, rt := range c.Routes {
 		where := fmt.Sprintf("routes[%d]", i)
 		if rt.Name == "" {
-			errs = append(errs, fmt.Errorf("%s: name is required", where))
+			add(where+".name", "is required")
 		} else if names[rt.Name] {
-			errs = append(errs, fmt.Errorf("%s: name %q is used twice", where, rt.Name))
+			add(where+".name", "%q is the name of an earlier route too", rt.Name)
 		}
 		names[rt.Name] = true
-		if rt.Host == "" || strings.ContainsAny(rt.Host, ":/ ") || rt.Host != strings.ToLower(rt.Host) {
-			errs = append(errs, fmt.Errorf("%s: host %q must be a lowercase host name without port", where, rt.Host))
+		if !validHost(rt.Host) {
+			add(where+".host", "%q must be a lowercase host name without port", rt.Host)
 		}
 		if !strings.HasPrefix(rt.PathPrefix, "/") || strings.HasPrefix(rt.PathPrefix, reservedPrefix) {
-			errs = append(errs, fmt.Errorf("%s: path_prefix %q must start with / and not be under %s", where, rt.PathPrefix, reservedPrefix))
+			add(where+".path_prefix", "%q must start with / and not be under %s", rt.PathPrefix, reservedPrefix)
 		}
-		if rt.Upstream == nil || (rt.Upstream.Scheme != "http" && rt.Upstream.Scheme != "https") || rt.Upstream.Host == "" {
-			errs = append(errs, fmt.Errorf("%s: upstream must be an http or https URL", where))
+		switch u := rt.Upstream; {
+		case u == nil:
+			add(where+".upstream", "must be an http or https URL")
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			add(where+".upstream", "%q must be an http or https URL", u.Redacted())
 		}
 	}
-	if len(c.Routes) == 0 {
-		errs = append(errs, errors.New("routes: at least one route is required"))
-	}
-	if strings.ContainsAny(c.LoginHost, ":/ ") || c.LoginHost != strings.ToLower(c.LoginHost) {
-		errs = append(errs, fmt.Errorf("login_host %q must be a lowercase host name without port", c.LoginHost))
-	}
-	if c.Session.IdleTimeout <= 0 || c.Session.MaxLifetime <= 0 {
-		errs = append(errs, errors.New("session: idle_timeout and max_lifetime must be positive"))
-	} else if c.Session.IdleTimeout > c.Session.MaxLifetime {
-		errs = append(errs, errors.New("session: idle_timeout must not exceed max_lifetime"))
+	switch idle, maxLife := c.Session.IdleTimeout, c.Session.MaxLifetime; {
+	case idle <= 0 || maxLife <= 0:
+		if idle <= 0 {
+			add("session.idle_timeout", "%s must be positive", idle)
+		}
+		if maxLife <= 0 {
+			add("session.max_lifetime", "%s must be positive", maxLife)
+		}
+	case idle > maxLife:
+		add("session.idle_timeout", "%s must not exceed session.max_lifetime (%s)", idle, maxLife)
 	}
 	if c.AssertionTTL <= 0 || c.AssertionTTL > time.Minute {
-		errs = append(errs, errors.New("identity.assertion_ttl must be more than 0 and at most 60s"))
+		add("identity.assertion_ttl", "%s must be more than 0 and at most 60s", c.AssertionTTL)
 	}
-	for _, h := range c.StripHeaders {
+	for i, h := range c.StripHeaders {
 		if !validHeaderName(h) {
-			errs = append(errs, fmt.Errorf("identity.strip_headers: %q is not a header name", h))
+			add(fmt.Sprintf("identity.strip_headers[%d]", i), "%q is not a header name", h)
 		}
 	}
-	for h, field := range c.IdentityHeaders {
+	// Sorted, so that the problems come out in the same order every time.
+	for _, h := range slices.Sorted(maps.Keys(c.IdentityHeaders)) {
 		if !validHeaderName(h) {
-			errs = append(errs, fmt.Errorf("identity.headers: %q is not a header name", h))
+			add("identity.headers."+h, "%q is not a header name", h)
 		}
-		if field != "username" && field != "user_id" {
-			errs = append(errs, fmt.Errorf("identity.headers: %s: field %q must be username or user_id", h, field))
+		if field := c.IdentityHeaders[h]; field != "username" && field != "user_id" {
+			add("identity.headers."+h, "field %q must be username or user_id", field)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// validHost reports whether h is a lowercase host name without port.
+func validHost(h string) bool {
+	return h != "" && !strings.ContainsAny(h, ":/ ") && h == strings.ToLower(h)
 }
 
 func validHeaderName(h string) bool {

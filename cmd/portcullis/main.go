@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/portcullis/portcullis/config"
 )
 
 const usage = `usage: portcullis <command> [flags]
@@ -38,9 +40,20 @@ func main() {
 		os.Exit(2)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "portcullis:", err)
+		report(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// report prints the error run returned. A configuration's problems come one
+// to a line, FILE:LINE:COLUMN: PATH: MESSAGE, the way compilers print theirs
+// (editors jump to each).
+func report(w io.Writer, err error) {
+	if cerr, ok := errors.AsType[*config.Error](err); ok {
+		fmt.Fprintln(w, cerr)
+		return
+	}
+	fmt.Fprintln(w, "portcullis:", err)
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
