@@ -45,7 +45,13 @@ type User struct {
 	LockedAt     time.Time
 	// Products are the routes (upstream apps) the customer's records
 	// hold, by route name.
-	Products  []string
+	Products []string
+	// SecurityPhone is the number security codes go to, in E.164 form;
+	// empty when none is set. It is not the contact phone.
+	SecurityPhone string
+	// Email is the address notifications (and, where the policy enables
+	// it, codes) go to; empty when none is on file.
+	Email     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -75,6 +81,12 @@ type Users interface {
 	SetDisplayName(ctx context.Context, userID, name string, at time.Time) error
 	// SetProducts replaces the routes the user's records hold.
 	SetProducts(ctx context.Context, userID string, products []string, at time.Time) error
+	// SetSecurityPhone replaces the number security codes go to (E.164;
+	// empty removes it).
+	SetSecurityPhone(ctx context.Context, userID, phone string, at time.Time) error
+	// SetEmail replaces the address notifications go to (empty removes
+	// it).
+	SetEmail(ctx context.Context, userID, email string, at time.Time) error
 
 	// AddLoginFailure adds one to the user's consecutive failures and
 	// returns the new count. Any number of concurrent failures all count.
@@ -188,6 +200,80 @@ type Records interface {
 	AttemptRecord(ctx context.Context, kind, id string, now time.Time) (Record, error)
 }
 
+// Device is a browser the customer registered after passing a step-up: it
+// skips the step-up at later logins (the password is still asked).
+type Device struct {
+	// ID is the SHA-256 of the device cookie's secret, hex encoded; the
+	// secret itself is never stored.
+	ID     string
+	UserID string
+	// Name is what the person sees in the device list, from the browser's
+	// description of itself.
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	// ExpiresAt ends the registration; the policy data sets its lifetime.
+	ExpiresAt time.Time
+}
+
+// Devices keeps registered devices. A device is found only while now is
+// before its ExpiresAt; otherwise ErrNotFound, as for an unknown ID.
+type Devices interface {
+	// AddDevice stores a new device. ErrConflict when the ID is taken.
+	AddDevice(ctx context.Context, d Device) error
+	// DeviceByID returns the device with the given ID.
+	DeviceByID(ctx context.Context, id string, now time.Time) (Device, error)
+	// TouchDevice records use of the device at the given time.
+	TouchDevice(ctx context.Context, id string, at time.Time) error
+	// ListDevices returns the user's live devices, most recently used
+	// first.
+	ListDevices(ctx context.Context, userID string, now time.Time) ([]Device, error)
+	// DeleteDevice removes one of the user's devices: ErrNotFound when the
+	// user has no device with that ID (another user's device is not
+	// theirs to remove).
+	DeleteDevice(ctx context.Context, userID, id string) error
+	// DeleteDevices removes every device of the user (a password reset,
+	// an administrator) and returns how many there were.
+	DeleteDevices(ctx context.Context, userID string) (int, error)
+}
+
+// Factor is a second factor the customer enrolled: an authenticator app, a
+// passkey, or a set of challenge questions.
+type Factor struct {
+	ID     string
+	UserID string
+	// Kind is "totp", "passkey" or "questions".
+	Kind string
+	// Name is what the person called it ("work phone", "YubiKey").
+	Name string
+	// Secret is what checking the factor needs, kept whole by the store:
+	// the TOTP key, the passkey's public credential, the questions with
+	// their hashed answers. The credential package owns its format.
+	Secret []byte
+	// Counter is the factor's replay guard: the last TOTP time step
+	// accepted, the passkey's signature count.
+	Counter    int64
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
+// Factors keeps second factors.
+type Factors interface {
+	// AddFactor stores a new factor. ErrConflict when the ID is taken.
+	AddFactor(ctx context.Context, f Factor) error
+	// FactorsOf returns the user's factors, oldest first.
+	FactorsOf(ctx context.Context, userID string) ([]Factor, error)
+	// AdvanceFactor is the replay guard's compare-and-set: in one atomic
+	// step it sets the factor's Counter to counter and LastUsedAt to at if
+	// counter is greater than the Counter stored, and reports whether it
+	// did. Of any number of concurrent callers with the same counter, one
+	// gets true. ErrNotFound unless the user has the factor.
+	AdvanceFactor(ctx context.Context, userID, id string, counter int64, at time.Time) (bool, error)
+	// DeleteFactor removes one of the user's factors; ErrNotFound when the
+	// user has no factor with that ID.
+	DeleteFactor(ctx context.Context, userID, id string) error
+}
+
 // Upkeep is what the process that owns a store needs of it beside the parts.
 type Upkeep interface {
 	// Ping reports whether the store can be read and written: it proves a
@@ -195,7 +281,7 @@ type Upkeep interface {
 	// connection.
 	Ping(ctx context.Context) error
 	// Sweep deletes what has expired at now: sessions past ExpiresAt,
-	// single-use records, counter windows. Stores that expire records by
+	// single-use records, devices, counter windows. Stores that expire records by
 	// themselves may do nothing.
 	Sweep(ctx context.Context, now time.Time) error
 	Close() error
