@@ -84,6 +84,8 @@ func factsKey(a *Account, methods []string) string {
 	list(a.Products)
 	if p := a.SecurityPhone; p != nil {
 		flag(p.Valid)
+		b.WriteString(strconv.Itoa(p.CallingCode))
+		b.WriteByte(';')
 		list([]string{p.Region, p.LineType, p.Source, p.Masked})
 	} else {
 		b.WriteByte('-')

@@ -58,6 +58,9 @@ type Decision struct {
 	// OfferDeviceRegistration asks the gateway to offer registering this
 	// device, unchecked by default (verify_code).
 	OfferDeviceRegistration bool `json:"offer_device_registration,omitempty"`
+	// DeviceLifetimeSeconds is how long a device registered now stays
+	// registered (verify_code, when it offers registration).
+	DeviceLifetimeSeconds int64 `json:"device_lifetime_seconds,omitempty"`
 	// SessionIdleSeconds and SessionMaxSeconds are the session's idle and
 	// absolute limits (login_password when signing in; access).
 	SessionIdleSeconds int64 `json:"session_idle_seconds,omitempty"`
@@ -127,6 +130,8 @@ func decisionFromValue(v ast.Value) (Decision, error) {
 			d.InvalidateCode, err = boolValue(val)
 		case "offer_device_registration":
 			d.OfferDeviceRegistration, err = boolValue(val)
+		case "device_lifetime_seconds":
+			d.DeviceLifetimeSeconds, err = intValue(val)
 		case "session_idle_seconds":
 			d.SessionIdleSeconds, err = intValue(val)
 		case "session_max_seconds":

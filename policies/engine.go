@@ -149,6 +149,22 @@ func (e *Engine) PathClass(route, urlPath string) string {
 // the gateway reads the count the policy will judge.
 func (e *Engine) IPFailureWindow() time.Duration { return e.current.Load().ipWindow }
 
+// SendLimitWindows are the fixed windows in which the gateway counts
+// security-code sends for the send_code limits
+// (data.portcullis.config.codes.send_limits.*.window_seconds), one per
+// counter of SendCounts.
+type SendLimitWindows struct {
+	User        time.Duration // per_user
+	Number      time.Duration // per_number
+	Address     time.Duration // per_address
+	CallingCode time.Duration // per_calling_code
+}
+
+// SendLimitWindows are the send-limit windows of the serving policy, so the
+// gateway counts sends in the windows whose counts the policy judges. Each
+// is positive: load refuses data where one is not.
+func (e *Engine) SendLimitWindows() SendLimitWindows { return e.current.Load().sendWindows }
+
 // MaxConsecutiveFailures is the number of wrong passwords in a row that
 // locks a profile (data.portcullis.config.lockout.max_consecutive_failures).
 // The gateway holds a successful login to it in the same atomic step that

@@ -32,6 +32,18 @@ func TestNewRejectsBrokenPolicies(t *testing.T) {
 		{"password maximum below minimum", "data.json", `"max_length": 64`, `"max_length": 11`},
 		{"composition setting", "data.json", `"max_length": 64`, `"max_length": 64, "min_classes": 2`},
 		{"data conflicting with a policy", "data.json", `"portcullis": {`, `"portcullis": {"login": {"decision": 1},`},
+		{"send window zero", "data.json", `"per_user": {"max": 10, "window_seconds": 3600}`, `"per_user": {"max": 10, "window_seconds": 0}`},
+		{"send window negative", "data.json", `"per_calling_code": {"max": 500, "window_seconds": 3600}`, `"per_calling_code": {"max": 500, "window_seconds": -1}`},
+		{"send limit negative", "data.json", `"per_address": {"max": 20,`, `"per_address": {"max": -1,`},
+		{"send limit fractional", "data.json", `"per_number": {"max": 10,`, `"per_number": {"max": 10.5,`},
+		{"send limit without a window", "data.json", `"per_number": {"max": 10, "window_seconds": 3600}`, `"per_number": {"max": 10}`},
+		{"send limit missing", "data.json", `"per_number": {"max": 10, "window_seconds": 3600},`, ``},
+		{"send limit unknown", "data.json", `"per_user": {`, `"per_device": {"max": 1, "window_seconds": 60}, "per_user": {`},
+		{"email switch missing", "data.json", `"enabled": false`, ``},
+		{"email switch of the wrong type", "data.json", `"enabled": false`, `"enabled": "no"`},
+		{"device lifetime zero", "data.json", `"lifetime_seconds": 15552000`, `"lifetime_seconds": 0`},
+		{"device lifetime missing", "data.json", `"offer_registration": true,
+        "lifetime_seconds": 15552000`, `"offer_registration": true`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := policyDir(t)

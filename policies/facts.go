@@ -27,6 +27,10 @@ type PhoneFacts struct {
 	Valid bool `json:"valid"`
 	// Region is the ISO 3166-1 alpha-2 region the number belongs to.
 	Region string `json:"region,omitempty"`
+	// CallingCode is the country calling code (1 for North America, 44
+	// for the UK, 800 for international freephone); 0 when the number is
+	// not valid. The gateway counts sends per calling code with it.
+	CallingCode int `json:"calling_code,omitempty"`
 	// LineType is one of: mobile, fixed_line, fixed_line_or_mobile, voip,
 	// toll_free, premium_rate, shared_cost, personal_number, pager, uan,
 	// voicemail, unknown.

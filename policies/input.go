@@ -104,6 +104,9 @@ type Device struct {
 	// cookie for this account.
 	Recognised bool `json:"recognised"`
 	// RegisteredAt is when the device was registered, 0 when it is not.
+	// The shipped policies treat a device registered longer ago than
+	// devices.lifetime_seconds, or without a registration time, as not
+	// recognised.
 	RegisteredAt int64 `json:"registered_at"`
 }
 
@@ -181,7 +184,8 @@ type Code struct {
 	// Purpose is the flow the code serves: login, recover, settings or
 	// enrol.
 	Purpose string `json:"purpose"`
-	// Channel is sms or voice.
+	// Channel is sms, voice or email. An email code goes to the profile's
+	// address (Account.EmailOnFile) and Phone is then zero.
 	Channel string `json:"channel"`
 	// Phone is what is known about the destination number.
 	Phone PhoneFacts `json:"phone"`
@@ -192,6 +196,29 @@ type Code struct {
 	Attempts int `json:"attempts"`
 	// Resends counts resends already made for this challenge.
 	Resends int `json:"resends"`
+	// Sends are the send counters (send_code): how many codes each counter
+	// had in its current window before this one.
+	Sends SendCounts `json:"sends"`
+}
+
+// SendCounts are the counters that limit how many codes are sent, against
+// SMS pumping (data.portcullis.config.codes.send_limits). Before asking
+// send_code, the gateway adds this send to each counter in one atomic step
+// per counter, in fixed windows of Engine.SendLimitWindows, and reports
+// what each counter held before it. The policy refuses when a count has
+// reached its limit's max; CallingCode is judged for sms and voice only.
+type SendCounts struct {
+	// User counts codes sent for the account (per_user).
+	User int `json:"user"`
+	// Number counts codes sent to the destination (per_number): the phone
+	// number, or the email address for an email code.
+	Number int `json:"number"`
+	// Address counts codes asked for from the client address
+	// (per_address).
+	Address int `json:"address"`
+	// CallingCode counts codes sent to numbers of the destination's
+	// country calling code, PhoneFacts.CallingCode (per_calling_code).
+	CallingCode int `json:"calling_code"`
 }
 
 // PasswordFacts describe a new password without revealing it.

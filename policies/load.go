@@ -209,6 +209,7 @@ type knobs struct {
 	ipWindow        time.Duration
 	maxFailures     int
 	passwords       PasswordRules
+	sendWindows     SendLimitWindows
 	routePrefixes   map[string][]string
 	defaultPrefixes []string
 }
@@ -238,6 +239,7 @@ type configData struct {
 	} `json:"step_up"`
 	Devices *struct {
 		OfferRegistration *bool `json:"offer_registration"`
+		LifetimeSeconds   *int  `json:"lifetime_seconds"`
 	} `json:"devices"`
 	Codes *struct {
 		TTLSeconds            *int                       `json:"ttl_seconds"`
@@ -245,6 +247,15 @@ type configData struct {
 		MaxResends            *int                       `json:"max_resends"`
 		ResendIntervalSeconds *int                       `json:"resend_interval_seconds"`
 		LineTypes             map[string]map[string]bool `json:"line_types"`
+		Email                 *struct {
+			Enabled *bool `json:"enabled"`
+		} `json:"email"`
+		SendLimits *struct {
+			PerUser        *sendLimitData `json:"per_user"`
+			PerNumber      *sendLimitData `json:"per_number"`
+			PerAddress     *sendLimitData `json:"per_address"`
+			PerCallingCode *sendLimitData `json:"per_calling_code"`
+		} `json:"send_limits"`
 	} `json:"codes"`
 	Passwords *struct {
 		MinLength *int `json:"min_length"`
@@ -272,6 +283,13 @@ type configData struct {
 		DefaultRoute        *routeData           `json:"default_route"`
 		Routes              map[string]routeData `json:"routes"`
 	} `json:"access"`
+}
+
+// sendLimitData is one of codes.send_limits: at most Max sends per fixed
+// window of WindowSeconds.
+type sendLimitData struct {
+	Max           *int `json:"max"`
+	WindowSeconds *int `json:"window_seconds"`
 }
 
 // routeData are one route's access settings; all are optional.
@@ -448,6 +466,29 @@ func readKnobs(data map[string]any) (knobs, error) {
 	}
 	if k.passwords.MaxLength < k.passwords.MinLength {
 		return k, errors.New("data.portcullis.config.passwords.max_length must be at least min_length")
+	}
+	if *cfg.Devices.LifetimeSeconds <= 0 {
+		return k, errors.New("data.portcullis.config.devices.lifetime_seconds must be positive")
+	}
+	limits := cfg.Codes.SendLimits
+	for _, l := range []struct {
+		name   string
+		limit  *sendLimitData
+		window *time.Duration
+	}{
+		{"per_user", limits.PerUser, &k.sendWindows.User},
+		{"per_number", limits.PerNumber, &k.sendWindows.Number},
+		{"per_address", limits.PerAddress, &k.sendWindows.Address},
+		{"per_calling_code", limits.PerCallingCode, &k.sendWindows.CallingCode},
+	} {
+		at := "data.portcullis.config.codes.send_limits." + l.name
+		if *l.limit.Max < 0 {
+			return k, fmt.Errorf("%s.max must not be negative", at)
+		}
+		if *l.limit.WindowSeconds <= 0 {
+			return k, fmt.Errorf("%s.window_seconds must be positive", at)
+		}
+		*l.window = time.Duration(*l.limit.WindowSeconds) * time.Second
 	}
 	k.defaultPrefixes = normalisePrefixes(cfg.Access.DefaultRoute.SensitivePrefixes)
 	k.routePrefixes = map[string][]string{}

@@ -42,6 +42,7 @@ const (
 	ReasonUnauthenticated     = "unauthenticated"
 	ReasonUnavailable         = "unavailable"
 	ReasonUpstreamUnavailable = "upstream_unavailable"
+	ReasonCodeNotSent         = "code_not_sent"
 )
 
 // Emitter says who produces a reason code. A code may have several.
@@ -100,10 +101,15 @@ var reasons = []Reason{
 	{ReasonBadRequest, ByGateway, http.StatusBadRequest, "a malformed request, or (415) a body that is not JSON"},
 	{"change_unsupported", ByPolicy, http.StatusForbidden, "a settings change of a kind not in settings.changes"},
 	{"code_attempts_exceeded", ByPolicy, http.StatusForbidden, "the security code has used up its tries"},
-	{"code_channel_unsupported", ByPolicy, http.StatusForbidden, "codes are not sent over the channel asked for"},
+	{"code_channel_unsupported", ByPolicy, http.StatusForbidden, "codes are not sent over the channel asked for (email: unless codes.email.enabled and an address is on file)"},
 	{"code_expired", ByPolicy, http.StatusForbidden, "the security code is older than codes.ttl_seconds"},
+	{ReasonCodeNotSent, ByGateway, http.StatusBadGateway, "the delivery provider did not take the security code; nothing was used up"},
 	{"code_resend_limit", ByPolicy, http.StatusForbidden, "the challenge has used up its resends"},
 	{"code_resend_too_soon", ByPolicy, http.StatusForbidden, "a resend within codes.resend_interval_seconds of the last send"},
+	{"code_send_limit_address", ByPolicy, http.StatusTooManyRequests, "the client address has asked for codes.send_limits.per_address.max codes in the window"},
+	{"code_send_limit_calling_code", ByPolicy, http.StatusTooManyRequests, "codes.send_limits.per_calling_code.max codes went to the number's country calling code in the window"},
+	{"code_send_limit_number", ByPolicy, http.StatusTooManyRequests, "codes.send_limits.per_number.max codes went to the number (or email address) in the window"},
+	{"code_send_limit_user", ByPolicy, http.StatusTooManyRequests, "codes.send_limits.per_user.max codes went to the account in the window"},
 	{"consent_required", ByPolicy, http.StatusForbidden, "enrolment without consent to electronic delivery"},
 	{ReasonCrossOrigin, ByGateway, http.StatusForbidden, "a state-changing request from another origin"},
 	{ReasonCSRF, ByGateway, http.StatusForbidden, "a form without the right CSRF token"},

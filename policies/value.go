@@ -49,6 +49,12 @@ func (in *Input) value() ast.Value {
 			item("sent_at", num(c.SentAt)),
 			item("attempts", num(int64(c.Attempts))),
 			item("resends", num(int64(c.Resends))),
+			item("sends", ast.NewTerm(ast.NewObject(
+				item("user", num(int64(c.Sends.User))),
+				item("number", num(int64(c.Sends.Number))),
+				item("address", num(int64(c.Sends.Address))),
+				item("calling_code", num(int64(c.Sends.CallingCode))),
+			))),
 		))))
 	}
 	if c := in.Change; c != nil {
@@ -159,6 +165,9 @@ func (p *PhoneFacts) value() ast.Value {
 	if p.Region != "" {
 		obj.Insert(key("region"), str(p.Region))
 	}
+	if p.CallingCode != 0 {
+		obj.Insert(key("calling_code"), num(int64(p.CallingCode)))
+	}
 	if p.Source != "" {
 		obj.Insert(key("source"), str(p.Source))
 	}
@@ -191,7 +200,8 @@ var knownTerms = func() map[string]*ast.Term {
 		"locked", "consecutive_failures", "second_factors", "security_phone", "email_on_file",
 		"products", "route", "host", "path", "path_class", "method", "methods", "auth_time",
 		"step_up_at", "last_seen", "created", "password_ok", "code_ok", "purpose", "channel",
-		"phone", "sent_at", "attempts", "resends", "kind", "new_password", "username_available",
+		"phone", "sent_at", "attempts", "resends", "sends", "user", "number", "address",
+		"calling_code", "kind", "new_password", "username_available",
 		"stage", "identity_verified", "identity_has_profile", "consent", "verified_by",
 		"valid", "region", "line_type", "source", "masked", "length", "classes",
 		"contains_username", "common",

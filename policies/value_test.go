@@ -20,9 +20,10 @@ func fullInput() Input {
 	in.Session = &Session{Methods: []string{"password", "sms"}, AuthTime: 1, StepUpAt: 2, LastSeen: 3, Created: 4}
 	in.Attempt = PasswordAttempt(true)
 	in.Attempt.CodeOK = CodeAttempt(false).CodeOK
-	in.Code = &Code{Purpose: "login", Channel: "voice", Phone: PhoneFacts{Valid: true, LineType: "fixed_line"}, SentAt: 5, Attempts: 1, Resends: 2}
+	in.Code = &Code{Purpose: "login", Channel: "voice", Phone: PhoneFacts{Valid: true, CallingCode: 1, LineType: "fixed_line"}, SentAt: 5, Attempts: 1, Resends: 2,
+		Sends: SendCounts{User: 3, Number: 4, Address: 5, CallingCode: 600}}
 	pw := &PasswordFacts{Length: 12, Classes: 3, ContainsUsername: true, Common: true}
-	phone := &PhoneFacts{Valid: true, Region: "GB", LineType: "mobile", Source: "carrier", Masked: "**34"}
+	phone := &PhoneFacts{Valid: true, Region: "GB", CallingCode: 44, LineType: "mobile", Source: "carrier", Masked: "**34"}
 	in.Change = &Change{Kind: "password", NewPassword: pw, UsernameAvailable: true, Phone: phone}
 	in.Enrolment = &Enrolment{Stage: "credentials", IdentityVerified: true, IdentityHasProfile: true, UsernameAvailable: true, NewPassword: pw, Consent: true, Phone: phone}
 	in.Recovery = &Recovery{Kind: "password", Stage: "complete", IdentityVerified: true, VerifiedBy: "sms", NewPassword: pw}
@@ -72,6 +73,9 @@ func TestDecisionFromValue(t *testing.T) {
 		{`{"allow": true, "reason": 1}`, false},
 		{`{"allow": true, "reason": "ok", "notify": "a"}`, false},
 		{`{"allow": true, "reason": "ok", "code_ttl_seconds": "60"}`, false},
+		{`{"allow": true, "reason": "ok", "device_lifetime_seconds": 15552000}`, true},
+		{`{"allow": true, "reason": "ok", "device_lifetime_seconds": "15552000"}`, false},
+		{`{"allow": true, "reason": "ok", "device_lifetime_seconds": 1.5}`, false},
 		{`{"allow": true, "reason": "ok", 1: 2}`, true},
 		{`["allow"]`, false},
 	} {
@@ -79,6 +83,9 @@ func TestDecisionFromValue(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: got %+v, %v", tc.rego, d, err)
 		}
+	}
+	if d, _ := decisionFromValue(ast.MustParseTerm(`{"allow": true, "reason": "ok", "device_lifetime_seconds": 86400}`).Value); d.DeviceLifetimeSeconds != 86400 {
+		t.Errorf("device_lifetime_seconds not read: %+v", d)
 	}
 	d, _ := decisionFromValue(ast.MustParseTerm(`{"allow": false, "reason": "x", "notify": {"b", "a"}}`).Value)
 	if len(d.Notify) != 2 || d.Notify[0] != "a" {

@@ -24,7 +24,7 @@ tor_client := {
 # parse ("1.2.3.4, garbage"): the gateway cannot tell who it is.
 unknown_client := {"ip": "", "ip_unknown": true, "facts": {"checked": false}, "allow_listed": false, "recent_failures": 0}
 
-security_phone := {"valid": true, "region": "US", "line_type": "fixed_line_or_mobile", "source": "prefix", "masked": "********67"}
+security_phone := {"valid": true, "region": "US", "calling_code": 1, "line_type": "fixed_line_or_mobile", "source": "prefix", "masked": "********67"}
 
 account := {
 	"exists": true,
@@ -45,6 +45,9 @@ new_device := {"recognised": false, "registered_at": 0}
 login_request := {"route": "", "host": "login.example.com", "path": "/.portcullis/login", "path_class": "", "method": "POST"}
 
 now := 1767225600
+
+# first_send are the send counters of a first code this hour.
+first_send := {"address": 0, "user": 0, "number": 0, "calling_code": 0}
 
 examples := {
 	"clean_login": {
@@ -114,17 +117,50 @@ examples := {
 	"sms_send_code": {
 		"input": {
 			"point": "send_code", "now": now, "client": clean_client, "device": new_device, "account": account,
-			"code": {"purpose": "login", "channel": "sms", "phone": security_phone, "sent_at": 0, "attempts": 0, "resends": 0},
+			"code": {
+				"purpose": "login", "channel": "sms", "phone": security_phone, "sent_at": 0, "attempts": 0, "resends": 0,
+				"sends": first_send,
+			},
 		},
 		"expected": {"allow": true, "reason": "ok", "code_ttl_seconds": 1200, "max_code_attempts": 5},
+	},
+	"sms_resend_code": {
+		"input": {
+			"point": "send_code", "now": now, "client": clean_client, "device": new_device, "account": account,
+			"code": {
+				"purpose": "login", "channel": "sms", "phone": security_phone, "sent_at": now - 45, "attempts": 1, "resends": 1,
+				"sends": {"address": 1, "user": 2, "number": 2, "calling_code": 57},
+			},
+		},
+		"expected": {"allow": true, "reason": "ok", "code_ttl_seconds": 1200, "max_code_resends": 3},
+	},
+	"number_limit_send_code": {
+		"input": {
+			"point": "send_code", "now": now, "client": clean_client, "device": new_device, "account": account,
+			"code": {
+				"purpose": "login", "channel": "voice", "phone": security_phone, "sent_at": 0, "attempts": 0, "resends": 0,
+				"sends": {"address": 1, "user": 1, "number": 10, "calling_code": 212},
+			},
+		},
+		"expected": {"allow": false, "reason": "code_send_limit_number", "message": "try_later"},
+	},
+	"email_send_code": {
+		"input": {
+			"point": "send_code", "now": now, "client": clean_client, "device": new_device, "account": account,
+			"code": {
+				"purpose": "login", "channel": "email", "phone": {"valid": false, "line_type": ""},
+				"sent_at": 0, "attempts": 0, "resends": 0, "sends": first_send,
+			},
+		},
+		"expected": {"allow": false, "reason": "code_channel_unsupported", "message": "use_other_channel"},
 	},
 	"voip_send_code": {
 		"input": {
 			"point": "send_code", "now": now, "client": clean_client, "device": new_device, "account": account,
 			"code": {
 				"purpose": "login", "channel": "sms",
-				"phone": {"valid": true, "region": "GB", "line_type": "voip", "source": "prefix", "masked": "**********78"},
-				"sent_at": 0, "attempts": 0, "resends": 0,
+				"phone": {"valid": true, "region": "GB", "calling_code": 44, "line_type": "voip", "source": "prefix", "masked": "**********78"},
+				"sent_at": 0, "attempts": 0, "resends": 0, "sends": first_send,
 			},
 		},
 		"expected": {"allow": false, "reason": "phone_voip", "message": "phone_not_accepted"},
@@ -203,6 +239,12 @@ test_right_password_on_a_locked_account_is_told_it_is_locked if decided("locked_
 test_sms_code_to_a_mobile_is_sent if decided("sms_send_code")
 
 test_voip_send_code_is_denied if decided("voip_send_code")
+
+test_resend_within_the_limits_is_sent if decided("sms_resend_code")
+
+test_eleventh_code_to_a_number_in_an_hour_is_refused if decided("number_limit_send_code")
+
+test_email_code_is_refused_in_shipped_data if decided("email_send_code")
 
 test_code_twenty_minutes_old_is_expired if decided("expired_code")
 

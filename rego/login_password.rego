@@ -3,7 +3,8 @@
 # lockout and the address's throttle, and locks the account on the
 # config.lockout.max_consecutive_failures-th failure in a row. The right
 # password resets the count, and either signs the person in (a recognised
-# device) or asks for a step-up (any other device).
+# device, registered no longer than config.devices.lifetime_seconds ago) or
+# asks for a step-up (any other device, an expired registration included).
 #
 # The lock never leaks: every wrong password answers bad_credentials, locked
 # account or not, existing account or not. Only the right password on a
@@ -74,7 +75,7 @@ decision := object.union(outcome.deny("bad_credentials"), object.union(ip.failur
 	input.account.locked
 } else := signed_in if {
 	right
-	input.device.recognised == true
+	stepup.device_recognised
 } else := object.union(outcome.deny("step_up_required"), {"step_up": methods, "reset_failures": true}) if {
 	right
 	count(methods) > 0

@@ -12,14 +12,26 @@ account := {
 	"security_phone": mobile,
 }
 
+now := 1767225600
+
+day := 86400
+
+# device(recognised) is a device registered 30 days ago, or none.
+device(true) := {"recognised": true, "registered_at": now - (30 * day)}
+
+device(false) := {"recognised": false, "registered_at": 0}
+
 attempt(password_ok, acct, recognised) := {
 	"point": "login_password",
-	"now": 1767225600,
+	"now": now,
 	"client": {"ip": "198.51.100.7", "facts": {"checked": true}, "recent_failures": 0},
-	"device": {"recognised": recognised, "registered_at": 0},
+	"device": device(recognised),
 	"account": acct,
 	"attempt": {"password_ok": password_ok},
 }
+
+# registered(days_ago) is a right password on a device registered days_ago.
+registered(days_ago) := object.union(attempt(true, account, true), {"device": {"registered_at": now - (days_ago * day)}})
 
 with_failures(n) := object.union(account, {"consecutive_failures": n})
 
@@ -39,6 +51,47 @@ test_right_password_on_an_unknown_device_needs_a_step_up if {
 	d.reason == "step_up_required"
 	d.step_up == ["sms", "voice", "totp"]
 	d.reset_failures
+}
+
+test_device_registered_180_days_ago_still_signs_in if {
+	login_password.decision.allow with input as registered(180)
+}
+
+test_device_registered_longer_ago_than_its_lifetime_needs_a_step_up if {
+	d := login_password.decision with input as object.union(registered(180), {"device": {"registered_at": (now - (180 * day)) - 1}})
+	not d.allow
+	d.reason == "step_up_required"
+	d.step_up == ["sms", "voice", "totp"]
+}
+
+test_device_lifetime_is_data if {
+	d := login_password.decision with input as registered(31)
+		with data.portcullis.config.devices.lifetime_seconds as 30 * day
+	d.reason == "step_up_required"
+}
+
+test_recognised_device_without_a_registration_time_needs_a_step_up if {
+	login_password.decision.reason == "step_up_required" with input as object.union(attempt(true, account, false), {"device": {"recognised": true}})
+	login_password.decision.reason == "step_up_required" with input as json.remove(attempt(true, account, true), ["device/registered_at"])
+}
+
+test_email_is_offered_last_when_enabled_and_on_file if {
+	d := login_password.decision with input as attempt(true, object.union(account, {"email_on_file": true}), false)
+		with data.portcullis.config.codes.email.enabled as true
+	d.step_up == ["sms", "voice", "totp", "email"]
+}
+
+test_email_is_not_offered_in_shipped_data if {
+	d := login_password.decision with input as attempt(true, object.union(account, {"email_on_file": true}), false)
+	d.step_up == ["sms", "voice", "totp"]
+}
+
+test_email_alone_is_a_step_up_when_enabled if {
+	d := login_password.decision with input as attempt(true, {"exists": true, "second_factors": [], "email_on_file": true}, false)
+		with data.portcullis.config.codes.email.enabled as true
+		with data.portcullis.config.step_up.allow_without_second_factor as false
+	d.reason == "step_up_required"
+	d.step_up == ["email"]
 }
 
 test_step_up_order_is_data if {

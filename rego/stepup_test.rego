@@ -50,3 +50,49 @@ test_fresh_step_up_has_no_problem if {
 test_nothing_to_offer_is_unavailable if {
 	stepup.problem({}, 600, []) == "step_up_unavailable" with input as {"now": 1000}
 }
+
+with_email := ["sms", "voice", "totp", "passkey", "questions", "email"]
+
+test_email_is_not_offered_in_shipped_data if {
+	stepup.methods(with_email) == ["totp"] with input as {"account": {"second_factors": ["totp"], "email_on_file": true}}
+}
+
+test_email_is_offered_when_enabled_and_on_file if {
+	stepup.methods(with_email) == ["totp", "email"] with input as {"account": {"second_factors": ["totp"], "email_on_file": true}}
+		with data.portcullis.config.codes.email.enabled as true
+}
+
+test_email_is_not_offered_without_an_address_on_file if {
+	stepup.methods(with_email) == ["totp"] with input as {"account": {"second_factors": ["totp"], "email_on_file": false}}
+		with data.portcullis.config.codes.email.enabled as true
+}
+
+test_email_as_a_second_factor_counts_for_nothing_alone if {
+	stepup.methods(with_email) == [] with input as {"account": {"second_factors": ["email"], "email_on_file": false}}
+		with data.portcullis.config.codes.email.enabled as true
+	stepup.methods(with_email) == [] with input as {"account": {"second_factors": ["email"], "email_on_file": true}}
+}
+
+test_email_is_offered_only_where_the_order_lists_it if {
+	stepup.methods(order) == ["totp"] with input as {"account": {"second_factors": ["totp"], "email_on_file": true}}
+		with data.portcullis.config.codes.email.enabled as true
+}
+
+registered(days_ago) := {"now": 1767225600, "device": {"recognised": true, "registered_at": 1767225600 - (days_ago * 86400)}}
+
+test_device_within_its_lifetime_is_recognised if {
+	stepup.device_recognised with input as registered(180)
+}
+
+test_device_past_its_lifetime_is_not_recognised if {
+	not stepup.device_recognised with input as object.union(registered(180), {"device": {"registered_at": 1751673599}})
+}
+
+test_device_without_a_cookie_is_not_recognised if {
+	not stepup.device_recognised with input as object.union(registered(1), {"device": {"recognised": false}})
+}
+
+test_device_without_a_registration_time_is_not_recognised if {
+	not stepup.device_recognised with input as {"now": 1767225600, "device": {"recognised": true}}
+	not stepup.device_recognised with input as {"now": 1767225600, "device": {"recognised": true, "registered_at": 0}}
+}

@@ -12,6 +12,15 @@ attempt(code_ok, seconds_later, attempts) := {
 	"attempt": {"code_ok": code_ok},
 }
 
+day := 86400
+
+# on_device(registered_days_ago) is a right code typed on a device registered
+# that many days ago.
+on_device(registered_days_ago) := object.union(attempt(true, 60, 0), {"device": {
+	"recognised": true,
+	"registered_at": sent_at - (registered_days_ago * day),
+}})
+
 test_right_code_within_twenty_minutes_is_accepted_once if {
 	d := verify_code.decision with input as attempt(true, 1199, 0)
 	d.allow
@@ -19,14 +28,47 @@ test_right_code_within_twenty_minutes_is_accepted_once if {
 	d.offer_device_registration
 }
 
+test_device_registration_is_offered_for_180_days if {
+	d := verify_code.decision with input as attempt(true, 60, 0)
+	d.device_lifetime_seconds == 180 * day
+}
+
+test_device_lifetime_is_data if {
+	d := verify_code.decision with input as attempt(true, 60, 0)
+		with data.portcullis.config.devices.lifetime_seconds as 30 * day
+	d.device_lifetime_seconds == 30 * day
+}
+
 test_right_code_on_a_registered_device_offers_no_registration if {
-	d := verify_code.decision with input as object.union(attempt(true, 60, 0), {"device": {"recognised": true}})
+	d := verify_code.decision with input as on_device(30)
 	d.allow
 	not d.offer_device_registration
+	not d.device_lifetime_seconds
+}
+
+test_device_registered_too_long_ago_is_offered_registration_again if {
+	d := verify_code.decision with input as on_device(181)
+	d.allow
+	d.offer_device_registration
+	d.device_lifetime_seconds == 180 * day
 }
 
 test_code_for_a_settings_change_offers_no_registration if {
-	not verify_code.decision.offer_device_registration with input as object.union(attempt(true, 60, 0), {"code": {"purpose": "settings"}})
+	d := verify_code.decision with input as object.union(attempt(true, 60, 0), {"code": {"purpose": "settings"}})
+	not d.offer_device_registration
+	not d.device_lifetime_seconds
+}
+
+test_registration_switched_off_offers_nothing if {
+	d := verify_code.decision with input as attempt(true, 60, 0)
+		with data.portcullis.config.devices.offer_registration as false
+	d.allow
+	not d.offer_device_registration
+	not d.device_lifetime_seconds
+}
+
+test_refusals_carry_no_device_lifetime if {
+	not verify_code.decision.device_lifetime_seconds with input as attempt(false, 60, 0)
 }
 
 test_code_expires_twenty_minutes_after_sending if {

@@ -104,12 +104,13 @@ func TestCarrierLookup(t *testing.T) {
 			c := newClassifier(t, Config{Carrier: p.lookup(t, tmpl)})
 			tests := []struct {
 				name, raw, lineType string
+				callingCode         int
 			}{
-				{"us number the provider says is voip", "+1 650 253 0000", VoIP},
-				{"provider values are matched regardless of case", "(650) 253-0001", Mobile},
-				{"carrier answer overrides the prefix", "+44 56 1234 5678", Mobile},
-				{"our own names need no mapping", "+1 650 253 0002", VoIP},
-				{"landline", "+1 650 253 0003", FixedLine},
+				{"us number the provider says is voip", "+1 650 253 0000", VoIP, 1},
+				{"provider values are matched regardless of case", "(650) 253-0001", Mobile, 1},
+				{"carrier answer overrides the prefix", "+44 56 1234 5678", Mobile, 44},
+				{"our own names need no mapping", "+1 650 253 0002", VoIP, 1},
+				{"landline", "+1 650 253 0003", FixedLine, 1},
 			}
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
@@ -119,6 +120,11 @@ func TestCarrierLookup(t *testing.T) {
 					}
 					if facts.LineType != tc.lineType || facts.Source != SourceCarrier || !facts.Valid {
 						t.Errorf("facts = %+v, want valid %s from carrier", facts, tc.lineType)
+					}
+					// The carrier answers the line type only; the calling
+					// code is the number plan's.
+					if facts.CallingCode != tc.callingCode {
+						t.Errorf("calling code = %d, want %d", facts.CallingCode, tc.callingCode)
 					}
 				})
 			}

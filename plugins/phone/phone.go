@@ -182,9 +182,10 @@ func (c *Classifier) Normalize(raw string) (string, error) {
 	return p.e164, p.err
 }
 
-// Classify normalizes raw and says what is known about it. For a number
-// that is not valid it returns Valid=false, LineType Unknown, an empty
-// E.164 string and an error wrapping ErrInvalidNumber.
+// Classify normalizes raw and says what is known about it: validity,
+// region, country calling code, line type and the masked form. For a number
+// that is not valid it returns Valid=false, LineType Unknown, CallingCode 0,
+// an empty E.164 string and an error wrapping ErrInvalidNumber.
 //
 // Without a CarrierLookup the line type is libphonenumber's (Source
 // "prefix"). With one, the carrier's answer is used (Source "carrier"); if
@@ -281,11 +282,12 @@ func (c *Classifier) parseUncached(raw string) parsed {
 	return parsed{
 		e164: phonenumbers.Format(num, phonenumbers.E164),
 		facts: policies.PhoneFacts{
-			Valid:    true,
-			Region:   region,
-			LineType: lineType(phonenumbers.GetNumberType(num)),
-			Source:   SourcePrefix,
-			Masked:   mask(phonenumbers.Format(num, phonenumbers.INTERNATIONAL)),
+			Valid:       true,
+			Region:      region,
+			CallingCode: int(num.GetCountryCode()),
+			LineType:    lineType(phonenumbers.GetNumberType(num)),
+			Source:      SourcePrefix,
+			Masked:      mask(phonenumbers.Format(num, phonenumbers.INTERNATIONAL)),
 		},
 	}
 }

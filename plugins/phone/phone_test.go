@@ -2,6 +2,7 @@ package phone
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,38 +31,38 @@ func TestClassifyByPrefix(t *testing.T) {
 	}{
 		// The numbers libphonenumber knows to be VoIP.
 		{"uk voip", "+44 56 1234 5678", "+445612345678",
-			policies.PhoneFacts{Valid: true, Region: "GB", LineType: VoIP, Source: SourcePrefix, Masked: "+44 •• •••• ••78"}},
+			policies.PhoneFacts{Valid: true, Region: "GB", CallingCode: 44, LineType: VoIP, Source: SourcePrefix, Masked: "+44 •• •••• ••78"}},
 		{"france voip", "+33 9 12 34 56 78", "+33912345678",
-			policies.PhoneFacts{Valid: true, Region: "FR", LineType: VoIP, Source: SourcePrefix, Masked: "+33 • •• •• •• 78"}},
+			policies.PhoneFacts{Valid: true, Region: "FR", CallingCode: 33, LineType: VoIP, Source: SourcePrefix, Masked: "+33 • •• •• •• 78"}},
 		{"netherlands voip", "+31 85 123 4567", "+31851234567",
-			policies.PhoneFacts{Valid: true, Region: "NL", LineType: VoIP, Source: SourcePrefix, Masked: "+31 •• ••• ••67"}},
+			policies.PhoneFacts{Valid: true, Region: "NL", CallingCode: 31, LineType: VoIP, Source: SourcePrefix, Masked: "+31 •• ••• ••67"}},
 		{"japan voip", "+81 50 1234 5678", "+815012345678",
-			policies.PhoneFacts{Valid: true, Region: "JP", LineType: VoIP, Source: SourcePrefix, Masked: "+81 •• •••• ••78"}},
+			policies.PhoneFacts{Valid: true, Region: "JP", CallingCode: 81, LineType: VoIP, Source: SourcePrefix, Masked: "+81 •• •••• ••78"}},
 		{"north america 600 voip", "+1 600 201 2345", "+16002012345",
-			policies.PhoneFacts{Valid: true, Region: "CA", LineType: VoIP, Source: SourcePrefix, Masked: "+1 ••• ••• ••45"}},
+			policies.PhoneFacts{Valid: true, Region: "CA", CallingCode: 1, LineType: VoIP, Source: SourcePrefix, Masked: "+1 ••• ••• ••45"}},
 
 		// US numbers cannot be told apart by prefix.
 		{"us number", "+1 650 253 0000", "+16502530000",
-			policies.PhoneFacts{Valid: true, Region: "US", LineType: FixedLineOrMobile, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
+			policies.PhoneFacts{Valid: true, Region: "US", CallingCode: 1, LineType: FixedLineOrMobile, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
 		{"us national format", "(650) 253-0000", "+16502530000",
-			policies.PhoneFacts{Valid: true, Region: "US", LineType: FixedLineOrMobile, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
+			policies.PhoneFacts{Valid: true, Region: "US", CallingCode: 1, LineType: FixedLineOrMobile, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
 		{"us dotted with spaces around", "  650.253.0000 ", "+16502530000",
-			policies.PhoneFacts{Valid: true, Region: "US", LineType: FixedLineOrMobile, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
+			policies.PhoneFacts{Valid: true, Region: "US", CallingCode: 1, LineType: FixedLineOrMobile, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
 		{"us with trunk prefix", "1-650-253-0000", "+16502530000",
-			policies.PhoneFacts{Valid: true, Region: "US", LineType: FixedLineOrMobile, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
+			policies.PhoneFacts{Valid: true, Region: "US", CallingCode: 1, LineType: FixedLineOrMobile, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
 		{"toll free", "+1 800 253 0000", "+18002530000",
-			policies.PhoneFacts{Valid: true, Region: "US", LineType: TollFree, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
+			policies.PhoneFacts{Valid: true, Region: "US", CallingCode: 1, LineType: TollFree, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
 		{"premium rate", "+1 900 253 0000", "+19002530000",
-			policies.PhoneFacts{Valid: true, Region: "US", LineType: PremiumRate, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
+			policies.PhoneFacts{Valid: true, Region: "US", CallingCode: 1, LineType: PremiumRate, Source: SourcePrefix, Masked: "+1 ••• ••• ••00"}},
 
 		{"uk mobile", "+44 7400 123456", "+447400123456",
-			policies.PhoneFacts{Valid: true, Region: "GB", LineType: Mobile, Source: SourcePrefix, Masked: "+44 •••• ••••56"}},
+			policies.PhoneFacts{Valid: true, Region: "GB", CallingCode: 44, LineType: Mobile, Source: SourcePrefix, Masked: "+44 •••• ••••56"}},
 		{"uk landline", "+44 20 7946 0958", "+442079460958",
-			policies.PhoneFacts{Valid: true, Region: "GB", LineType: FixedLine, Source: SourcePrefix, Masked: "+44 •• •••• ••58"}},
+			policies.PhoneFacts{Valid: true, Region: "GB", CallingCode: 44, LineType: FixedLine, Source: SourcePrefix, Masked: "+44 •• •••• ••58"}},
 		{"international dialling prefix from the us", "011 44 7400 123456", "+447400123456",
-			policies.PhoneFacts{Valid: true, Region: "GB", LineType: Mobile, Source: SourcePrefix, Masked: "+44 •••• ••••56"}},
+			policies.PhoneFacts{Valid: true, Region: "GB", CallingCode: 44, LineType: Mobile, Source: SourcePrefix, Masked: "+44 •••• ••••56"}},
 		{"non-geographic number has no region", "+800 1234 5678", "+80012345678",
-			policies.PhoneFacts{Valid: true, LineType: TollFree, Source: SourcePrefix, Masked: "+800 •••• ••78"}},
+			policies.PhoneFacts{Valid: true, CallingCode: 800, LineType: TollFree, Source: SourcePrefix, Masked: "+800 •••• ••78"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,8 +89,8 @@ func TestClassifyDefaultRegion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e164 != "+447400123456" || facts.Region != "GB" || facts.LineType != Mobile {
-		t.Errorf("got %q %+v, want +447400123456 GB mobile", e164, facts)
+	if e164 != "+447400123456" || facts.Region != "GB" || facts.CallingCode != 44 || facts.LineType != Mobile {
+		t.Errorf("got %q %+v, want +447400123456 GB +44 mobile", e164, facts)
 	}
 }
 
@@ -219,6 +220,9 @@ func FuzzClassify(f *testing.F) {
 		}
 		if !isLineType(facts.LineType) {
 			t.Fatalf("Classify(%q) line type %q", raw, facts.LineType)
+		}
+		if facts.CallingCode <= 0 || !strings.HasPrefix(e164, "+"+strconv.Itoa(facts.CallingCode)) {
+			t.Fatalf("Classify(%q) calling code %d does not begin %q", raw, facts.CallingCode, e164)
 		}
 		if again, err := c.Normalize(e164); err != nil || again != e164 {
 			t.Fatalf("Normalize(%q) = %q, %v; want it unchanged", e164, again, err)
