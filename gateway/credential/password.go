@@ -1,6 +1,8 @@
 // Package credential checks what people sign in with: the argon2id
-// password hasher and the username rules now; authenticator apps, passkeys
-// and challenge answers join it, each declaring the small store it needs.
+// password hasher and the username rules, one-time security codes,
+// authenticator-app (TOTP) codes and challenge answers; passkeys join it
+// later. It keeps no state: callers store what it seals, and single use,
+// expiry and attempt limits are the store's atomic steps.
 package credential
 
 import (
