@@ -189,6 +189,9 @@ type Records interface {
 	// same kind and ID exists and has not expired at now; an expired one
 	// is replaced.
 	PutRecord(ctx context.Context, r Record, now time.Time) error
+	// GetRecord returns the record without using it up: what a resend
+	// needs to know of the code it replaces.
+	GetRecord(ctx context.Context, kind, id string, now time.Time) (Record, error)
 	// TakeRecord deletes and returns the record in one atomic step, so it
 	// is used once only: of any number of concurrent takers, one gets it
 	// and the rest ErrNotFound.

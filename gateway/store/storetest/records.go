@@ -54,9 +54,16 @@ func putRecord(t *testing.T, s store.Records, now time.Time, r store.Record) {
 	ok(t, "PutRecord("+r.Kind+", "+r.ID+")", s.PutRecord(t.Context(), r, now))
 }
 
-// takeRecord checks that the record is taken, exactly as wanted.
+// takeRecord checks that the record can be read without using it up, then
+// that it is taken, each time exactly as wanted.
 func takeRecord(t *testing.T, s store.Records, now time.Time, want store.Record) {
 	t.Helper()
+	for range 2 {
+		op := "GetRecord(" + want.Kind + ", " + want.ID + ")"
+		got, err := s.GetRecord(t.Context(), want.Kind, want.ID, now)
+		ok(t, op, err)
+		checkRecord(t, op, got, want)
+	}
 	op := "TakeRecord(" + want.Kind + ", " + want.ID + ")"
 	got, err := s.TakeRecord(t.Context(), want.Kind, want.ID, now)
 	ok(t, op, err)
@@ -73,10 +80,13 @@ func attemptRecord(t *testing.T, s store.Records, now time.Time, want store.Reco
 	checkRecord(t, op, got, want)
 }
 
-// recordGone checks that the record can be neither attempted nor taken.
+// recordGone checks that the record can be neither read, attempted nor
+// taken.
 func recordGone(t *testing.T, s store.Records, kind, id string, now time.Time, why string) {
 	t.Helper()
-	_, err := s.AttemptRecord(t.Context(), kind, id, now)
+	_, err := s.GetRecord(t.Context(), kind, id, now)
+	is(t, "GetRecord("+kind+", "+id+") "+why, err, store.ErrNotFound)
+	_, err = s.AttemptRecord(t.Context(), kind, id, now)
 	is(t, "AttemptRecord("+kind+", "+id+") "+why, err, store.ErrNotFound)
 	_, err = s.TakeRecord(t.Context(), kind, id, now)
 	is(t, "TakeRecord("+kind+", "+id+") "+why, err, store.ErrNotFound)

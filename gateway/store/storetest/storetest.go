@@ -14,7 +14,8 @@
 //	}
 //
 // A store that keeps only some parts runs the groups for those: RunUsers,
-// RunHits, RunSessions, RunRecords, RunKeys and RunUpkeep.
+// RunHits, RunSessions, RunRecords, RunDevices, RunFactors, RunKeys and
+// RunUpkeep.
 //
 // Beyond the interface documentation, the suite pins down these points:
 //
@@ -22,11 +23,13 @@
 //     location: the suite uses whole milliseconds between the years 2000 and
 //     2100, some of them outside UTC, and compares instants with
 //     time.Time.Equal. The zero time.Time (an unlocked user's LockedAt, an
-//     active key's RetiredAt) comes back as the zero time.
+//     active key's RetiredAt, the LastUsedAt of a device or factor never
+//     used) comes back as the zero time.
 //   - A user's targeted updates (SetUsername, SetDisplayName, SetProducts,
-//     SetPasswordHash, LockUser, UnlockUser) change their own fields and
-//     UpdatedAt and nothing else, also when they race each other and the
-//     failure counter. UnlockUser sets LockedAt back to the zero time.
+//     SetSecurityPhone, SetEmail, SetPasswordHash, LockUser, UnlockUser)
+//     change their own fields and UpdatedAt and nothing else, also when they
+//     race each other and the failure counter. UnlockUser sets LockedAt back
+//     to the zero time. An empty SecurityPhone or Email round-trips as empty.
 //   - No products and an empty list of products are the same.
 //   - AddHit windows are fixed, back to back, and aligned to an instant the
 //     store chooses; the suite uses hour-aligned times and windows that divide
@@ -40,11 +43,32 @@
 //   - A record keeps every field as put, Attempts included; its Payload comes
 //     back byte for byte, whatever the bytes (NUL, invalid UTF-8), and nil
 //     and empty payloads compare equal.
-//   - Sweep deletes the sessions that have expired at the now it is given,
-//     ExpiresAt equal to now included, and keeps live sessions and records.
+//   - A device is found while now is before its ExpiresAt; from ExpiresAt on
+//     it has expired, for DeviceByID and ListDevices alike. ListDevices orders
+//     by LastUsedAt, latest first; a device never used (the zero LastUsedAt)
+//     comes last. The suite never gives two devices of one user the same
+//     LastUsedAt. DeleteDevice and DeleteDevices touch only the devices of
+//     the user they name. The suite calls DeleteDevices only on devices that
+//     have not expired, so whether it counts expired devices a store still
+//     keeps is left open.
+//   - FactorsOf orders by CreatedAt, oldest first; the suite never gives two
+//     factors of one user the same CreatedAt. A factor's Secret comes back
+//     byte for byte, whatever the bytes, and Counter comes back exactly, up
+//     to math.MaxInt64 (not rounded through a float64).
+//   - AdvanceFactor with a counter equal to or below the stored one reports
+//     false and changes nothing, LastUsedAt included. It reports ErrNotFound,
+//     not false, for a factor the user does not have, whatever the counter.
+//     Of concurrent AdvanceFactor calls, a call that returns true had a
+//     counter above that of every success that returned before it started,
+//     and a call that returns false lost to a greater counter already under
+//     way.
+//   - Sweep deletes the sessions and devices that have expired at the now it
+//     is given, ExpiresAt equal to now included (a swept device is not found
+//     even at an earlier now), and keeps live sessions, records and devices.
 //   - ErrConflict covers every uniqueness rule: a username already taken (by
 //     CreateUser or SetUsername), and an ID already used by another user,
-//     session or signing key, or by a live record of the same kind.
+//     session, device, factor or signing key (whichever user holds it), or by
+//     a live record of the same kind.
 //   - ErrNotFound and ErrConflict are matched with errors.Is, so stores may
 //     wrap them. Other failures (such as a cancelled context) may be any
 //     error; a write that fails on a cancelled context has no effect.
@@ -68,6 +92,8 @@ type All interface {
 	store.Hits
 	store.Sessions
 	store.Records
+	store.Devices
+	store.Factors
 	assertion.KeyStore
 	store.Upkeep
 }
@@ -78,6 +104,7 @@ type Upkept interface {
 	store.Upkeep
 	store.Sessions
 	store.Records
+	store.Devices
 }
 
 // Run runs every group of the conformance suite. open returns a new, empty
@@ -88,6 +115,8 @@ func Run(t *testing.T, open func(t *testing.T) All) {
 	RunHits(t, func(t *testing.T) store.Hits { return open(t) })
 	RunSessions(t, func(t *testing.T) store.Sessions { return open(t) })
 	RunRecords(t, func(t *testing.T) store.Records { return open(t) })
+	RunDevices(t, func(t *testing.T) store.Devices { return open(t) })
+	RunFactors(t, func(t *testing.T) store.Factors { return open(t) })
 	RunKeys(t, func(t *testing.T) assertion.KeyStore { return open(t) })
 	RunUpkeep(t, func(t *testing.T) Upkept { return open(t) })
 }
@@ -122,6 +151,21 @@ func RunRecords(t *testing.T, open func(t *testing.T) store.Records) {
 	run(t, open, group[store.Records]{"Records", recordTests()})
 }
 
+// RunDevices checks store.Devices: registration, expiry, the list, and
+// removal of one user's devices only. open returns a new, empty store.
+func RunDevices(t *testing.T, open func(t *testing.T) store.Devices) {
+	t.Helper()
+	run(t, open, group[store.Devices]{"Devices", deviceTests()})
+}
+
+// RunFactors checks store.Factors: enrolment, the list, the replay guard's
+// compare-and-set under concurrency, and removal of one user's factors only.
+// open returns a new, empty store.
+func RunFactors(t *testing.T, open func(t *testing.T) store.Factors) {
+	t.Helper()
+	run(t, open, group[store.Factors]{"Factors", factorTests()})
+}
+
 // RunKeys checks assertion.KeyStore. open returns a new, empty store.
 func RunKeys(t *testing.T, open func(t *testing.T) assertion.KeyStore) {
 	t.Helper()
@@ -129,7 +173,7 @@ func RunKeys(t *testing.T, open func(t *testing.T) assertion.KeyStore) {
 }
 
 // RunUpkeep checks store.Upkeep: Ping, and what Sweep removes from the
-// sessions and records and what it keeps. open returns a new, empty store.
+// sessions, records and devices and what it keeps. open returns a new, empty store.
 func RunUpkeep(t *testing.T, open func(t *testing.T) Upkept) {
 	t.Helper()
 	run(t, open, group[Upkept]{"Upkeep", upkeepTests()})

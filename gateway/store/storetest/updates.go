@@ -44,6 +44,22 @@ func updateTests() []test[store.Users] {
 			ok(t, "SetProducts(empty)", s.SetProducts(t.Context(), u.ID, []string{}, u.UpdatedAt))
 			lookUp(t, s, u)
 
+			u.SecurityPhone, u.UpdatedAt = "+447700900555", at(16*time.Minute+6*time.Millisecond).In(elsewhere)
+			ok(t, "SetSecurityPhone", s.SetSecurityPhone(t.Context(), u.ID, u.SecurityPhone, u.UpdatedAt))
+			lookUp(t, s, u)
+
+			u.Email, u.UpdatedAt = "alice.smith+alerts@example.org", at(17*time.Minute+7*time.Millisecond)
+			ok(t, "SetEmail", s.SetEmail(t.Context(), u.ID, u.Email, u.UpdatedAt))
+			lookUp(t, s, u)
+
+			// The phone and the email can go.
+			u.SecurityPhone, u.UpdatedAt = "", at(18*time.Minute+8*time.Millisecond)
+			ok(t, "SetSecurityPhone(empty)", s.SetSecurityPhone(t.Context(), u.ID, "", u.UpdatedAt))
+			lookUp(t, s, u)
+			u.Email, u.UpdatedAt = "", at(19*time.Minute+9*time.Millisecond)
+			ok(t, "SetEmail(empty)", s.SetEmail(t.Context(), u.ID, "", u.UpdatedAt))
+			lookUp(t, s, u)
+
 			lookUp(t, s, other)
 		}},
 		{"renaming to the user's own username succeeds", func(t *testing.T, s store.Users) {
@@ -69,6 +85,8 @@ func updateTests() []test[store.Users] {
 			is(t, "SetDisplayName(u2)", s.SetDisplayName(t.Context(), "u2", "Bob", at(0)), store.ErrNotFound)
 			is(t, "SetProducts(u2)", s.SetProducts(t.Context(), "u2", []string{"savings"}, at(0)), store.ErrNotFound)
 			is(t, "SetPasswordHash(u2)", s.SetPasswordHash(t.Context(), "u2", "x", at(0)), store.ErrNotFound)
+			is(t, "SetSecurityPhone(u2)", s.SetSecurityPhone(t.Context(), "u2", "+447700900555", at(0)), store.ErrNotFound)
+			is(t, "SetEmail(u2)", s.SetEmail(t.Context(), "u2", "bob@example.com", at(0)), store.ErrNotFound)
 			_, err := s.UnlockUser(t.Context(), "u2", at(0))
 			is(t, "UnlockUser(u2)", err, store.ErrNotFound)
 			is(t, "ResetLoginFailures(u2)", s.ResetLoginFailures(t.Context(), "u2"), store.ErrNotFound)
@@ -95,13 +113,19 @@ func updateTests() []test[store.Users] {
 			u.Products, u.UpdatedAt = []string{"brokerage"}, at(4*time.Minute)
 			ok(t, "SetProducts", s.SetProducts(t.Context(), "u1", u.Products, u.UpdatedAt))
 			lookUp(t, s, u)
+			u.SecurityPhone, u.UpdatedAt = "+447700900555", at(5*time.Minute)
+			ok(t, "SetSecurityPhone", s.SetSecurityPhone(t.Context(), "u1", u.SecurityPhone, u.UpdatedAt))
+			lookUp(t, s, u)
+			u.Email, u.UpdatedAt = "alice.smith@example.org", at(6*time.Minute)
+			ok(t, "SetEmail", s.SetEmail(t.Context(), "u1", u.Email, u.UpdatedAt))
+			lookUp(t, s, u)
 		}},
 		{"concurrent updates, failures and locks all land", func(t *testing.T, s store.Users) {
 			// Each goroutine makes one kind of change to the same user.
 			// Whatever the interleaving, every failure counts, the lock
-			// stays, and the products and display name are ones that were
-			// written: no update is a read-modify-write of the whole
-			// profile.
+			// stays, and the products, display name, security phone and
+			// email are ones that were written: no update is a
+			// read-modify-write of the whole profile.
 			u := newUser("u1", "alice")
 			ok(t, "CreateUser", s.CreateUser(t.Context(), u))
 			when := at(time.Hour)
@@ -111,9 +135,9 @@ func updateTests() []test[store.Users] {
 				written string
 			}
 			var turn atomic.Int32
-			results, errs := concurrently(4*parallelism, func() (result, error) {
+			results, errs := concurrently(6*parallelism, func() (result, error) {
 				n := turn.Add(1)
-				switch n % 4 {
+				switch n % 6 {
 				case 0:
 					_, err := s.AddLoginFailure(t.Context(), "u1")
 					return result{op: "AddLoginFailure"}, err
@@ -123,13 +147,19 @@ func updateTests() []test[store.Users] {
 				case 2:
 					p := []string{"savings", fmt.Sprintf("product-%d", n)}
 					return result{op: "SetProducts", written: strings.Join(p, ",")}, s.SetProducts(t.Context(), "u1", p, when)
+				case 3:
+					phone := fmt.Sprintf("+447700900%03d", n)
+					return result{op: "SetSecurityPhone", written: phone}, s.SetSecurityPhone(t.Context(), "u1", phone, when)
+				case 4:
+					email := fmt.Sprintf("alice+%d@example.com", n)
+					return result{op: "SetEmail", written: email}, s.SetEmail(t.Context(), "u1", email, when)
 				default:
 					name := fmt.Sprintf("Alice %d", n)
 					return result{op: "SetDisplayName", written: name}, s.SetDisplayName(t.Context(), "u1", name, when)
 				}
 			})
 			locks := 0
-			products, names := map[string]bool{}, map[string]bool{}
+			products, names, phones, emails := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 			for i, r := range results {
 				ok(t, r.op, errs[i])
 				switch r.op {
@@ -141,6 +171,10 @@ func updateTests() []test[store.Users] {
 					products[r.written] = true
 				case "SetDisplayName":
 					names[r.written] = true
+				case "SetSecurityPhone":
+					phones[r.written] = true
+				case "SetEmail":
+					emails[r.written] = true
 				}
 			}
 			if locks != 1 {
@@ -161,6 +195,12 @@ func updateTests() []test[store.Users] {
 			}
 			if !names[got.DisplayName] {
 				d = append(d, fmt.Sprintf("DisplayName = %q, want one of the names written", got.DisplayName))
+			}
+			if !phones[got.SecurityPhone] {
+				d = append(d, fmt.Sprintf("SecurityPhone = %q, want one of the numbers written", got.SecurityPhone))
+			}
+			if !emails[got.Email] {
+				d = append(d, fmt.Sprintf("Email = %q, want one of the addresses written", got.Email))
 			}
 			d.report(t, "user after concurrent changes")
 		}},

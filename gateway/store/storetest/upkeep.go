@@ -27,6 +27,13 @@ func upkeepTests() []test[Upkept] {
 			kept.ExpiresAt = base.Add(3 * time.Hour)
 			putRecord(t, s, at(0), expired)
 			putRecord(t, s, at(0), kept)
+			oldDevice := newDevice(1, "u1")
+			oldDevice.ExpiresAt = base.Add(time.Hour)
+			deviceAtExpiry := newDevice(2, "u1")
+			deviceAtExpiry.ExpiresAt = now
+			liveDevice := newDevice(3, "u1")
+			liveDevice.ExpiresAt = base.Add(3 * time.Hour)
+			addDevice(t, s, oldDevice, deviceAtExpiry, liveDevice)
 
 			ok(t, "Sweep", s.Sweep(t.Context(), now))
 			sessionGone(t, s, old.ID, "of a swept session")
@@ -36,6 +43,12 @@ func upkeepTests() []test[Upkept] {
 			kept.Attempts = 1
 			attemptRecord(t, s, now, kept)
 			takeRecord(t, s, now, kept)
+			// Looked up at a time when they were live, the expired devices
+			// are gone: Sweep deleted them.
+			deviceGone(t, s, oldDevice.ID, at(0), "of a swept device")
+			deviceGone(t, s, deviceAtExpiry.ID, at(0), "of a device swept at its expiry")
+			listDevices(t, s, "u1", at(0), liveDevice)
+			deviceByID(t, s, now, liveDevice)
 		}},
 	}
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,14 +16,22 @@ import (
 // set, distinct per ID.
 func newUser(id, username string) store.User {
 	return store.User{
-		ID:           id,
-		Username:     username,
-		DisplayName:  "Display " + id,
-		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdC0" + id + "$aGFzaC0" + id,
-		Products:     []string{"savings", "card-" + id},
-		CreatedAt:    at(time.Minute + 123*time.Millisecond),
-		UpdatedAt:    at(2*time.Minute + 456*time.Millisecond).In(elsewhere),
+		ID:            id,
+		Username:      username,
+		DisplayName:   "Display " + id,
+		PasswordHash:  "$argon2id$v=19$m=65536,t=3,p=4$c2FsdC0" + id + "$aGFzaC0" + id,
+		Products:      []string{"savings", "card-" + id},
+		SecurityPhone: securityPhone(id),
+		Email:         "user-" + id + "@example.com",
+		CreatedAt:     at(time.Minute + 123*time.Millisecond),
+		UpdatedAt:     at(2*time.Minute + 456*time.Millisecond).In(elsewhere),
 	}
+}
+
+// securityPhone returns an E.164 number in the range kept for drama
+// (+44 7700 900000 to 900999), derived from s.
+func securityPhone(s string) string {
+	return fmt.Sprintf("+447700900%03d", crc32.ChecksumIEEE([]byte(s))%1000)
 }
 
 // checkUser compares every field of a user read back.
@@ -37,6 +46,8 @@ func checkUser(t *testing.T, what string, got, want store.User) {
 	check(&d, "Locked", got.Locked, want.Locked)
 	checkTime(&d, "LockedAt", got.LockedAt, want.LockedAt)
 	check(&d, "Products", strings.Join(got.Products, ","), strings.Join(want.Products, ","))
+	check(&d, "SecurityPhone", got.SecurityPhone, want.SecurityPhone)
+	check(&d, "Email", got.Email, want.Email)
 	checkTime(&d, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(&d, "UpdatedAt", got.UpdatedAt, want.UpdatedAt)
 	d.report(t, what)
@@ -70,6 +81,21 @@ func userTests() []test[store.Users] {
 			u.LockedAt = at(3*time.Minute + 789*time.Millisecond).In(elsewhere)
 			ok(t, "CreateUser", s.CreateUser(t.Context(), u))
 			lookUp(t, s, u)
+		}},
+		{"a user without a security phone or email round-trips", func(t *testing.T, s store.Users) {
+			u := newUser("u1", "alice")
+			u.SecurityPhone, u.Email = "", ""
+			ok(t, "CreateUser", s.CreateUser(t.Context(), u))
+			// One with only an email, one with only a phone.
+			emailOnly := newUser("u2", "bob")
+			emailOnly.SecurityPhone = ""
+			phoneOnly := newUser("u3", "carol")
+			phoneOnly.Email = ""
+			ok(t, "CreateUser", s.CreateUser(t.Context(), emailOnly))
+			ok(t, "CreateUser", s.CreateUser(t.Context(), phoneOnly))
+			lookUp(t, s, u)
+			lookUp(t, s, emailOnly)
+			lookUp(t, s, phoneOnly)
 		}},
 		{"unknown user is not found", func(t *testing.T, s store.Users) {
 			_, err := s.UserByID(t.Context(), "u1")
@@ -160,6 +186,8 @@ func userTests() []test[store.Users] {
 			}
 
 			fails(t, "SetProducts with a cancelled context", s.SetProducts(ctx, "u1", []string{"brokerage"}, at(time.Hour)))
+			fails(t, "SetSecurityPhone with a cancelled context", s.SetSecurityPhone(ctx, "u1", "+447700900123", at(time.Hour)))
+			fails(t, "SetEmail with a cancelled context", s.SetEmail(ctx, "u1", "new@example.com", at(time.Hour)))
 			_, err = s.LockUser(ctx, "u1", at(time.Hour))
 			fails(t, "LockUser with a cancelled context", err)
 			lookUp(t, s, u)

@@ -148,23 +148,43 @@ func TestLaterMigrationIsApplied(t *testing.T) {
 	}
 }
 
-// A file from before the records migration loses the grants table and its
-// outstanding exchange codes, and keeps its users.
-func TestRecordsReplaceGrants(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "portcullis.db")
+// openBefore opens a new store at path with the migrations before the one
+// named: the file an earlier release left.
+func openBefore(t *testing.T, path, name string) *Store {
+	t.Helper()
 	ms := embedded(t)
-	i := slices.IndexFunc(ms, func(m migration) bool { return m.name == "0003_records.sql" })
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.name == name })
 	if i < 0 {
-		t.Fatal("no migration 0003_records.sql")
+		t.Fatalf("no migration %s", name)
 	}
 	s, err := open(t.Context(), path, ms[:i])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateUser(t.Context(), store.User{ID: "u1", Username: "alice"}); err != nil {
+	return s
+}
+
+// insertFirstUser inserts a user through the columns of the first schema,
+// which CreateUser no longer fits once later migrations add columns.
+func insertFirstUser(t *testing.T, s *Store, u store.User) {
+	t.Helper()
+	_, err := s.write.ExecContext(t.Context(), `INSERT INTO users
+		(id, username, display_name, password_hash, failed_logins, locked, locked_at, products, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.DisplayName, u.PasswordHash, u.FailedLogins, u.Locked,
+		timeArg(u.LockedAt), productsArg(u.Products), timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.write.ExecContext(t.Context(), `INSERT INTO grants (id, session_id, host, expires_at) VALUES ('g1', 's1', 'h', 1)`)
+}
+
+// A file from before the records migration loses the grants table and its
+// outstanding exchange codes, and keeps its users.
+func TestRecordsReplaceGrants(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	s := openBefore(t, path, "0003_records.sql")
+	insertFirstUser(t, s, store.User{ID: "u1", Username: "alice"})
+	_, err := s.write.ExecContext(t.Context(), `INSERT INTO grants (id, session_id, host, expires_at) VALUES ('g1', 's1', 'h', 1)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +211,76 @@ func TestRecordsReplaceGrants(t *testing.T) {
 	r := store.Record{Kind: "exchange", ID: "g1", Subject: "s1", ExpiresAt: now.Add(time.Minute)}
 	if err := s.PutRecord(t.Context(), r, now); err != nil {
 		t.Errorf("PutRecord after the upgrade: %v", err)
+	}
+}
+
+// A file from before the devices and factors migration keeps its users, who
+// have no security phone and no email, and takes devices and factors.
+func TestDevicesAndFactorsKeepUsers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	s := openBefore(t, path, "0004_devices_factors.sql")
+	base := time.Date(2031, time.March, 4, 5, 0, 0, 0, time.UTC)
+	users := []store.User{
+		{
+			ID: "u1", Username: "alice", DisplayName: "Alice", PasswordHash: "$argon2id$alice",
+			FailedLogins: 2, Locked: true, LockedAt: base.Add(time.Minute), Products: []string{"savings", "cards"},
+			CreatedAt: base, UpdatedAt: base.Add(2 * time.Minute),
+		},
+		{ID: "u2", Username: "bob", DisplayName: "Bob", PasswordHash: "$argon2id$bob", CreatedAt: base, UpdatedAt: base},
+	}
+	for _, u := range users {
+		insertFirstUser(t, s, u)
+	}
+	s.Close()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.ListUsers(t.Context())
+	if err != nil {
+		t.Fatalf("ListUsers after the upgrade: %v", err)
+	}
+	if len(got) != len(users) {
+		t.Fatalf("ListUsers after the upgrade returned %d users, want %d", len(got), len(users))
+	}
+	for i, want := range users {
+		g := got[i]
+		same := g.ID == want.ID && g.Username == want.Username && g.DisplayName == want.DisplayName &&
+			g.PasswordHash == want.PasswordHash && g.FailedLogins == want.FailedLogins &&
+			g.Locked == want.Locked && g.LockedAt.Equal(want.LockedAt) && slices.Equal(g.Products, want.Products) &&
+			g.CreatedAt.Equal(want.CreatedAt) && g.UpdatedAt.Equal(want.UpdatedAt)
+		if !same {
+			t.Errorf("user %s after the upgrade = %+v, want %+v", want.ID, g, want)
+		}
+		if g.SecurityPhone != "" || g.Email != "" {
+			t.Errorf("user %s after the upgrade has security phone %q and email %q, want none", want.ID, g.SecurityPhone, g.Email)
+		}
+	}
+
+	if err := s.SetSecurityPhone(t.Context(), "u1", "+447700900123", base.Add(time.Hour)); err != nil {
+		t.Errorf("SetSecurityPhone after the upgrade: %v", err)
+	}
+	if err := s.SetEmail(t.Context(), "u1", "alice@example.com", base.Add(time.Hour)); err != nil {
+		t.Errorf("SetEmail after the upgrade: %v", err)
+	}
+	if u, err := s.UserByName(t.Context(), "alice"); err != nil || u.SecurityPhone != "+447700900123" || u.Email != "alice@example.com" || !u.Locked {
+		t.Errorf("UserByName after setting the phone and email = %+v, %v", u, err)
+	}
+	d := store.Device{ID: "d1", UserID: "u1", Name: "Firefox", CreatedAt: base, LastUsedAt: base, ExpiresAt: base.Add(time.Hour)}
+	if err := s.AddDevice(t.Context(), d); err != nil {
+		t.Errorf("AddDevice after the upgrade: %v", err)
+	}
+	if _, err := s.DeviceByID(t.Context(), "d1", base); err != nil {
+		t.Errorf("DeviceByID after the upgrade: %v", err)
+	}
+	f := store.Factor{ID: "f1", UserID: "u1", Kind: "totp", Name: "phone", Secret: []byte{0, 1}, CreatedAt: base}
+	if err := s.AddFactor(t.Context(), f); err != nil {
+		t.Errorf("AddFactor after the upgrade: %v", err)
+	}
+	if ok, err := s.AdvanceFactor(t.Context(), "u1", "f1", 1, base); err != nil || !ok {
+		t.Errorf("AdvanceFactor after the upgrade = %v, %v; want true", ok, err)
 	}
 }
 

@@ -31,6 +31,17 @@ func (s *Store) PutRecord(ctx context.Context, r store.Record, now time.Time) er
 	return nil
 }
 
+// GetRecord returns the record if it has not expired at now.
+func (s *Store) GetRecord(ctx context.Context, kind, id string, now time.Time) (store.Record, error) {
+	r, err := scanRecord(kind, id, s.read.QueryRowContext(ctx, `SELECT subject, payload, attempts, expires_at
+		FROM records WHERE kind = ? AND id = ? AND expires_at > ?`,
+		kind, id, timeArg(now)))
+	if err != nil {
+		return store.Record{}, storeErr("get record", err)
+	}
+	return r, nil
+}
+
 // TakeRecord deletes the record and returns it, if it has not expired at
 // now, in one statement. An expired record stays for Sweep.
 func (s *Store) TakeRecord(ctx context.Context, kind, id string, now time.Time) (store.Record, error) {

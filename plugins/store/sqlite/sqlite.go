@@ -18,8 +18,8 @@
 // compared byte for byte: the gateway canonicalises them first.
 //
 // Finished AddHit windows are dropped when AddHit comes across them; Sweep
-// removes every expired session, single-use record and counter window and is
-// meant to be called periodically. The store keeps no clock of its own: every
+// removes every expired session, single-use record, device and counter window
+// and is meant to be called periodically. The store keeps no clock of its own: every
 // judgement of expiry is made at the now its caller gives.
 package sqlite
 
@@ -60,6 +60,8 @@ var (
 	_ store.Hits         = (*Store)(nil)
 	_ store.Sessions     = (*Store)(nil)
 	_ store.Records      = (*Store)(nil)
+	_ store.Devices      = (*Store)(nil)
+	_ store.Factors      = (*Store)(nil)
 	_ assertion.KeyStore = (*Store)(nil)
 	_ store.Upkeep       = (*Store)(nil)
 )
@@ -242,14 +244,16 @@ func (s *Store) Close() error {
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
-// Sweep deletes the sessions and records that have expired at now and the
-// AddHit windows that have ended. Nothing else removes expired sessions, so
-// a gateway on this store calls Sweep every few minutes.
+// Sweep deletes the sessions, records and devices that have expired at now
+// and the AddHit windows that have ended. Nothing else removes expired
+// sessions or devices, so a gateway on this store calls Sweep every few
+// minutes.
 func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM records WHERE expires_at <= ?`,
 			`DELETE FROM sessions WHERE expires_at <= ?`,
+			`DELETE FROM devices WHERE expires_at <= ?`,
 			`DELETE FROM hits WHERE window_end <= ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, timeArg(now)); err != nil {

@@ -9,14 +9,15 @@ import (
 	"github.com/portcullis/portcullis/gateway/store"
 )
 
-const userColumns = `id, username, display_name, password_hash, failed_logins, locked, locked_at, products, created_at, updated_at`
+const userColumns = `id, username, display_name, password_hash, failed_logins, locked, locked_at, products,
+	security_phone, email, created_at, updated_at`
 
 // scanUser reads a row of userColumns.
 func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
 	var products string
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.PasswordHash, &u.FailedLogins, &u.Locked,
-		timeCol{&u.LockedAt}, &products, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+		timeCol{&u.LockedAt}, &products, &u.SecurityPhone, &u.Email, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
 	if err == nil {
 		err = json.Unmarshal([]byte(products), &u.Products)
 	}
@@ -25,9 +26,10 @@ func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 
 // CreateUser stores a new user, FailedLogins included.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.DisplayName, u.PasswordHash, u.FailedLogins, u.Locked,
-		timeArg(u.LockedAt), productsArg(u.Products), timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
+		timeArg(u.LockedAt), productsArg(u.Products), u.SecurityPhone, u.Email,
+		timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
 	if err != nil {
 		return storeErr("create user", err)
 	}
@@ -110,6 +112,26 @@ func (s *Store) SetProducts(ctx context.Context, userID string, products []strin
 		productsArg(products), timeArg(at), userID))
 	if err != nil {
 		return storeErr("set products", err)
+	}
+	return nil
+}
+
+// SetSecurityPhone replaces the user's security phone in one statement.
+func (s *Store) SetSecurityPhone(ctx context.Context, userID, phone string, at time.Time) error {
+	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET security_phone = ?, updated_at = ? WHERE id = ?`,
+		phone, timeArg(at), userID))
+	if err != nil {
+		return storeErr("set security phone", err)
+	}
+	return nil
+}
+
+// SetEmail replaces the user's email address in one statement.
+func (s *Store) SetEmail(ctx context.Context, userID, email string, at time.Time) error {
+	err := oneRow(s.write.ExecContext(ctx, `UPDATE users SET email = ?, updated_at = ? WHERE id = ?`,
+		email, timeArg(at), userID))
+	if err != nil {
+		return storeErr("set email", err)
 	}
 	return nil
 }
