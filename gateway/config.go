@@ -35,6 +35,9 @@ type Config struct {
 	// AssertionTTL is the lifetime of the signed assertions the signer
 	// makes; the gateway reuses one for half of it.
 	AssertionTTL time.Duration
+	// Organisation is the name messages to customers sign with ("Example
+	// Bank"); empty means "Portcullis".
+	Organisation string
 	// SupportPhone is the number people are told to call when they cannot
 	// go on online; empty leaves it out of messages.
 	SupportPhone string

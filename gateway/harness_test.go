@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -23,8 +24,10 @@ import (
 	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/geoip"
+	"github.com/portcullis/portcullis/plugins/phone"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 	"github.com/portcullis/portcullis/policies"
 )
@@ -130,6 +133,10 @@ type harness struct {
 	clock    *clock
 	port     string
 	verifier map[string]*assertion.Verifier
+	// outbox is every message the gateway sent.
+	outbox *outbox
+	// logs is the gateway's log output.
+	logs *lockedBuffer
 }
 
 // setup is what options may change before the gateway is built.
@@ -145,6 +152,9 @@ type setup struct {
 	decisionLog io.Writer
 	// wrapStore, when set, wraps the store the gateway is given.
 	wrapStore func(allStore) allStore
+	// sender, when set, is given the gateway's messages after the outbox
+	// has recorded them (it may fail them).
+	sender notify.Sender
 }
 
 // withSharedStore makes the harness use the SQLite file at path.
@@ -240,7 +250,15 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	if st.wrapStore != nil {
 		gwStore = st.wrapStore(db)
 	}
-	gw, err := gateway.New(cfg, withParts(gwStore, gateway.Deps{Signer: signer, Policy: engine, Signals: signals, Now: h.clock.Now}))
+	phones, err := phone.New(phone.Config{DefaultRegion: "US"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.outbox = &outbox{next: st.sender}
+	h.logs = &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	gw, err := gateway.New(cfg, withParts(gwStore, gateway.Deps{Signer: signer, Policy: engine, Signals: signals,
+		Phones: phones, Sender: h.outbox, CodeKey: testCodeKey, Logger: logger, Now: h.clock.Now}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,10 +487,43 @@ type allStore interface {
 	store.Hits
 	store.Sessions
 	store.Records
+	store.Devices
+	store.Factors
 }
 
 // withParts returns d with every store part taken from st.
 func withParts(st allStore, d gateway.Deps) gateway.Deps {
-	d.Users, d.Hits, d.Sessions, d.Records = st, st, st, st
+	d.Users, d.Hits, d.Sessions, d.Records, d.Devices, d.Factors = st, st, st, st, st, st
+	if d.CodeKey == nil {
+		d.CodeKey = testCodeKey
+	}
 	return d
+}
+
+// testCodeKey is the key the harness seals security codes under.
+var testCodeKey = []byte("0123456789abcdef0123456789abcdef")
+
+// outbox records every message the gateway sends, then passes it to next
+// (when set), whose answer is the send's.
+type outbox struct {
+	mu   sync.Mutex
+	msgs []notify.Message
+	next notify.Sender
+}
+
+func (o *outbox) Send(ctx context.Context, m notify.Message) error {
+	o.mu.Lock()
+	o.msgs = append(o.msgs, m)
+	o.mu.Unlock()
+	if o.next != nil {
+		return o.next.Send(ctx, m)
+	}
+	return nil
+}
+
+// messages returns a copy of what was sent.
+func (o *outbox) messages() []notify.Message {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]notify.Message(nil), o.msgs...)
 }

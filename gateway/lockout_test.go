@@ -43,6 +43,12 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // decisions counts the logged decisions at a point.
 func (b *lockedBuffer) decisions(t *testing.T, point string) int {
 	t.Helper()

@@ -25,9 +25,13 @@ import (
 
 	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/device"
 	"github.com/portcullis/portcullis/gateway/facts"
 	"github.com/portcullis/portcullis/gateway/login"
+	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/session"
+	"github.com/portcullis/portcullis/gateway/settings"
+	"github.com/portcullis/portcullis/gateway/stepup"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/gateway/web"
 	"github.com/portcullis/portcullis/policies"
@@ -43,7 +47,15 @@ type Deps struct {
 	Hits     store.Hits
 	Sessions store.Sessions
 	Records  store.Records
-	Signer   *assertion.Signer
+	Devices  store.Devices
+	Factors  store.Factors
+	// Sender delivers security codes and notices; nil sends nothing,
+	// and a step-up that needs a code cannot pass.
+	Sender notify.Sender
+	// CodeKey is the server key security codes are sealed under (at
+	// least 32 bytes; replicas share it).
+	CodeKey []byte
+	Signer  *assertion.Signer
 	// Policy decides every login step and every proxied request.
 	Policy Decider
 	// Signals are the risk signals about client addresses; nil means none
@@ -69,6 +81,9 @@ type Decider interface {
 	// MaxConsecutiveFailures is the number of wrong passwords in a row
 	// that locks a profile.
 	MaxConsecutiveFailures() int
+	// SendLimitWindows are the windows security-code sends are counted
+	// in, per user, number, address and calling code.
+	SendLimitWindows() policies.SendLimitWindows
 }
 
 // Server is the gateway. Create it with New; it is an http.Handler.
@@ -99,8 +114,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("gateway: config: %w", err)
 	}
 	if deps.Users == nil || deps.Hits == nil || deps.Sessions == nil || deps.Records == nil ||
-		deps.Signer == nil || deps.Policy == nil {
-		return nil, errors.New("gateway: the user, hit, session and record stores, a signer and a policy are required")
+		deps.Devices == nil || deps.Factors == nil || deps.Signer == nil || deps.Policy == nil {
+		return nil, errors.New("gateway: the user, hit, session, record, device and factor stores, a signer and a policy are required")
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
@@ -117,6 +132,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	h, err := credential.NewHasher(cfg.Password, deps.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	codes, err := credential.NewCodes(deps.CodeKey, deps.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: security codes: %w", err)
+	}
+	sender := deps.Sender
+	if sender == nil {
+		sender = notify.Router{}
+	}
+	org := cfg.Organisation
+	if org == "" {
+		org = "Portcullis"
 	}
 	s := &Server{
 		cfg:         cfg,
@@ -157,10 +184,26 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.mux.Handle(reservedPrefix, s.site.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return web.NotFound()
 	}))
-	login.New(login.Deps{Site: s.site, Sessions: s.sessions, Users: deps.Users, Hits: deps.Hits, Hasher: h,
-		Policy: deps.Policy, Facts: s.facts, MaxLifetime: cfg.Session.MaxLifetime, Log: deps.Logger, Now: deps.Now,
+	devices := device.New(deps.Devices, deps.Now, deps.Rand)
+	notices := &notify.Notices{Sender: sender, Org: org, Log: deps.Logger}
+	login.New(login.Deps{Site: s.site, Sessions: s.sessions, Users: deps.Users, Factors: deps.Factors, Hits: deps.Hits,
+		Devices: devices, Notices: notices, Hasher: h, Policy: deps.Policy, Facts: s.facts,
+		MaxLifetime: cfg.Session.MaxLifetime, Log: deps.Logger, Now: deps.Now,
+	}).Register(s.mux)
+	settings.New(settings.Deps{Site: s.site, Sessions: s.sessions, Devices: devices, Factors: deps.Factors,
+		Notices: notices, Facts: s.facts, Policy: deps.Policy, Log: deps.Logger, Now: deps.Now,
+	}).Register(s.mux)
+	stepup.New(stepup.Deps{Site: s.site, Sessions: s.sessions, Devices: devices,
+		Users: stepupUsers{deps.Users, deps.Factors}, Records: deps.Records, Hits: deps.Hits, Codes: codes,
+		Sender: sender, Notices: notices, Facts: s.facts, Policy: deps.Policy, Org: org, Log: deps.Logger, Now: deps.Now,
 	}).Register(s.mux)
 	return s, nil
+}
+
+// stepupUsers joins the profile and factor stores for the step-up room.
+type stepupUsers struct {
+	store.Users
+	store.Factors
 }
 
 // Hasher returns the server's password hasher, for tools that create users.
@@ -266,8 +309,7 @@ func (s *Server) checkAccess(w http.ResponseWriter, r *http.Request, rt *Route, 
 		Client:  s.facts.Client(r.Context(), client),
 		Account: facts.Account(id.User, true),
 		Request: policies.Request{Route: rt.Name, Host: rt.Host, Path: r.URL.Path, Method: r.Method},
-		Session: &policies.Session{Methods: sess.Methods, AuthTime: sess.AuthTime.Unix(),
-			LastSeen: sess.LastSeen.Unix(), Created: sess.AuthTime.Unix()},
+		Session: session.Facts(sess),
 	})
 	if d.Allow {
 		return nil

@@ -19,12 +19,13 @@ const module = "github.com/portcullis/portcullis"
 // gives its rules. A rule "x/..." is x and everything under it; a plain "x"
 // is that package alone. Data flows cmd → plugins → gateway → policies → OPA,
 // so that the core never depends on an implementation of its extension
-// points; inside gateway, the root assembles the rooms (login, and the flows
-// to come), the rooms build on session, credential and facts, and those on
-// web and the store contract, never the other way.
+// points; inside gateway, the root assembles the rooms (login, stepup, and
+// the flows to come), which never import each other; the rooms build on
+// session, device, credential, facts and notify, and those on web and the
+// store contract, never the other way.
 var forbidden = func() map[string][]string {
 	core := []string{"plugins/...", "cmd/..."}
-	rooms := []string{"gateway", "gateway/login/..."}
+	rooms := []string{"gateway", "gateway/login/...", "gateway/stepup/...", "gateway/settings/..."}
 	with := func(lists ...[]string) []string {
 		var out []string
 		for _, l := range lists {
@@ -34,8 +35,12 @@ var forbidden = func() map[string][]string {
 	}
 	return map[string][]string{
 		"gateway":            core,
-		"gateway/login":      with(core, []string{"gateway"}),
+		"gateway/login":      with(core, []string{"gateway", "gateway/stepup/...", "gateway/settings/..."}),
+		"gateway/stepup":     with(core, []string{"gateway", "gateway/login/...", "gateway/settings/..."}),
+		"gateway/settings":   with(core, []string{"gateway", "gateway/login/...", "gateway/stepup/..."}),
 		"gateway/session":    with(core, rooms),
+		"gateway/device":     with(core, rooms, []string{"gateway/session/..."}),
+		"gateway/notify":     with(core, rooms, []string{"gateway/session/...", "gateway/web/...", "gateway/credential/...", "gateway/facts/...", "gateway/device/..."}),
 		"gateway/credential": with(core, rooms, []string{"gateway/session/..."}),
 		"gateway/facts":      with(core, rooms, []string{"gateway/session/...", "gateway/web/..."}),
 		"gateway/web":        with(core, rooms, []string{"gateway/session/...", "gateway/credential/...", "gateway/facts/..."}),

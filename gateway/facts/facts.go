@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/policies"
@@ -82,4 +83,49 @@ func Account(u store.User, found bool) policies.Account {
 		ConsecutiveFailures: u.FailedLogins,
 		Products:            u.Products,
 	}
+}
+
+// IPFailureKey names the counter of failures from one address: wrong
+// passwords, wrong codes, failed identity proofs.
+func IPFailureKey(addr netip.Addr) string { return "login-fail-ip:" + addr.String() }
+
+// Phone types a profile's security phone. A profile without one, or a
+// gateway without a phone classifier, gets facts the policies refuse
+// (invalid, unknown line type); so does a number the classifier cannot
+// read. The E.164 form is returned for sending.
+func (s *Source) Phone(ctx context.Context, raw string) (policies.PhoneFacts, string) {
+	if raw == "" || s.Phones == nil {
+		return policies.PhoneFacts{LineType: "unknown"}, ""
+	}
+	f, e164, err := s.Phones.Classify(ctx, raw)
+	if err != nil {
+		s.Log.InfoContext(ctx, "security phone not usable", "error", err)
+		return policies.PhoneFacts{Valid: false, LineType: "unknown", Masked: f.Masked}, ""
+	}
+	return f, e164
+}
+
+// SecondFactors completes the account facts of someone who has passed the
+// password: what they can step up with (a code to the security phone by
+// text or call, a code by email, and the factors they enrolled: totp,
+// passkey, questions), the security phone's line facts and whether an email
+// is on file. It reads a carrier lookup, so it is asked only after the
+// password matched, where its cost cannot tell an unknown username apart.
+func (s *Source) SecondFactors(ctx context.Context, a *policies.Account, u store.User, enrolled []string) {
+	var methods []string
+	if u.SecurityPhone != "" {
+		methods = append(methods, "sms", "voice")
+		phone, _ := s.Phone(ctx, u.SecurityPhone)
+		a.SecurityPhone = &phone
+	}
+	if u.Email != "" {
+		methods = append(methods, "email")
+		a.EmailOnFile = true
+	}
+	for _, k := range enrolled {
+		if !slices.Contains(methods, k) {
+			methods = append(methods, k)
+		}
+	}
+	a.SecondFactors = methods
 }

@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/device"
 	"github.com/portcullis/portcullis/gateway/facts"
+	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/session"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/gateway/web"
@@ -42,6 +43,11 @@ type Users interface {
 	LockUser(ctx context.Context, userID string, at time.Time) (bool, error)
 }
 
+// Factors lists the second factors a profile enrolled.
+type Factors interface {
+	FactorsOf(ctx context.Context, userID string) ([]store.Factor, error)
+}
+
 // Hits counts failed logins per source address.
 type Hits interface {
 	AddHit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
@@ -53,7 +59,10 @@ type Deps struct {
 	Site     *web.Site
 	Sessions *session.Manager
 	Users    Users
+	Factors  Factors
 	Hits     Hits
+	Devices  *device.Registry
+	Notices  *notify.Notices
 	Hasher   *credential.Hasher
 	Policy   Policy
 	Facts    *facts.Source
@@ -68,7 +77,10 @@ type Room struct {
 	site     *web.Site
 	sessions *session.Manager
 	users    Users
+	factors  Factors
 	hits     Hits
+	devices  *device.Registry
+	notices  *notify.Notices
 	hasher   *credential.Hasher
 	policy   Policy
 	facts    *facts.Source
@@ -79,7 +91,8 @@ type Room struct {
 
 // New returns the room.
 func New(d Deps) *Room {
-	return &Room{site: d.Site, sessions: d.Sessions, users: d.Users, hits: d.Hits, hasher: d.Hasher,
+	return &Room{site: d.Site, sessions: d.Sessions, users: d.Users, factors: d.Factors, hits: d.Hits,
+		devices: d.Devices, notices: d.Notices, hasher: d.Hasher,
 		policy: d.Policy, facts: d.Facts, lifetime: d.MaxLifetime, log: d.Log, now: d.Now}
 }
 
@@ -102,8 +115,11 @@ func (l *Room) Register(mux *http.ServeMux) {
 // (network signals, the per-address throttle) and "login_password" after it
 // (count, lock, sign in or ask for a step-up). Unknown usernames and wrong
 // passwords take the same path, cost one argon2id hash each and get the
-// same answer.
-func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password string) (store.User, error) {
+// same answer. A right password from a device the gateway does not
+// recognise starts a pending login for the step-up the policy asks for
+// (rd is where the person goes once it passes), and answers
+// step_up_required with the methods offered.
+func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password, rd string) (store.User, error) {
 	ctx := r.Context()
 	now := l.now()
 	ip := l.site.ClientIP(r)
@@ -127,7 +143,7 @@ func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password
 	// An unknown address (an unreadable forwarding header) has no count
 	// of its own: every such client would share one. The policies refuse it.
 	client := l.facts.Client(ctx, ip)
-	ipKey, window := ipFailureKey(ip), l.policy.IPFailureWindow()
+	ipKey, window := facts.IPFailureKey(ip), l.policy.IPFailureWindow()
 	if !client.IPUnknown {
 		reserved, err := l.hits.AddHit(ctx, ipKey, window, now)
 		if err != nil {
@@ -163,6 +179,15 @@ func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password
 	if err != nil {
 		return store.User{}, web.Unavailable(fmt.Errorf("sign in: verify password: %w", err))
 	}
+	// The device cookie is looked up whether or not the name was found.
+	if in.Device, err = l.devices.Recognise(ctx, r, user.ID); err != nil {
+		return store.User{}, web.Unavailable(fmt.Errorf("sign in: %w", err))
+	}
+	if ok && found {
+		if err := l.secondFactors(ctx, &in.Account, user); err != nil {
+			return store.User{}, web.Unavailable(fmt.Errorf("sign in: %w", err))
+		}
+	}
 	in.Point = policies.PointLoginPassword
 	in.Attempt = policies.PasswordAttempt(ok && found)
 	d, err := l.judgePassword(ctx, in, user, found, now)
@@ -170,6 +195,14 @@ func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password
 		return store.User{}, web.Unavailable(err)
 	}
 	keepHit = d.CountIPFailure
+	if !d.Allow && d.Reason == policies.ReasonStepUpRequired && ok && found {
+		limit := l.sessionLimit(d)
+		if _, err := l.sessions.BeginPending(w, r, user, d.StepUp, limit, rd); err != nil {
+			return store.User{}, web.Unavailable(err)
+		}
+		l.log.LogAttrs(ctx, slog.LevelInfo, "step-up required", append(logAttrs, slog.Any("methods", d.StepUp), slog.String("policy_rev", d.Revision))...)
+		return store.User{}, l.site.Denial(d)
+	}
 	if !d.Allow {
 		l.log.LogAttrs(ctx, slog.LevelInfo, "sign in refused", append(logAttrs, slog.String("reason", d.Reason), slog.String("policy_rev", d.Revision))...)
 		return store.User{}, l.site.Denial(d)
@@ -179,19 +212,36 @@ func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password
 		return store.User{}, web.Unavailable(errors.New("sign in: policy allowed a wrong password"))
 	}
 	l.upgradeHash(ctx, user, password)
-	limit := l.lifetime
-	if p := time.Duration(d.SessionMaxSeconds) * time.Second; p > 0 && p < limit {
-		limit = p
-	}
-	if _, err := l.sessions.Start(w, r, user, []string{"pwd"}, limit); err != nil {
+	if _, err := l.sessions.Start(w, r, user, []string{"pwd"}, l.sessionLimit(d)); err != nil {
 		return store.User{}, web.Unavailable(err)
 	}
 	l.log.LogAttrs(ctx, slog.LevelInfo, "signed in", logAttrs...)
 	return user, nil
 }
 
-// ipFailureKey names the counter of failed logins from one address.
-func ipFailureKey(addr netip.Addr) string { return "login-fail-ip:" + addr.String() }
+// sessionLimit is the lifetime of a session the decision opens: the
+// configured maximum, or the policy's if shorter.
+func (l *Room) sessionLimit(d policies.Decision) time.Duration {
+	limit := l.lifetime
+	if p := time.Duration(d.SessionMaxSeconds) * time.Second; p > 0 && p < limit {
+		limit = p
+	}
+	return limit
+}
+
+// secondFactors adds to the account facts what the user can step up with.
+func (l *Room) secondFactors(ctx context.Context, a *policies.Account, u store.User) error {
+	fs, err := l.factors.FactorsOf(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	kinds := make([]string, 0, len(fs))
+	for _, f := range fs {
+		kinds = append(kinds, f.Kind)
+	}
+	l.facts.SecondFactors(ctx, a, u, kinds)
+	return nil
+}
 
 // judgePassword asks the login_password decision and carries out what it
 // asks for: counting the failure, locking, resetting the count, notifying.
@@ -252,7 +302,7 @@ func (l *Room) judgePassword(ctx context.Context, in policies.Input, user store.
 		if event == "account_locked" && !lockedNow {
 			continue // a concurrent failure locked it and notified
 		}
-		l.log.InfoContext(ctx, "customer notification", "event", event, "user_id", user.ID)
+		l.notices.Send(ctx, user.ID, user.SecurityPhone, user.Email, event)
 	}
 	return d, nil
 }
@@ -272,25 +322,12 @@ func (l *Room) upgradeHash(ctx context.Context, user store.User, password string
 	}
 }
 
-// continueURL is where a browser goes after signing in: for an absolute
-// target on another host, the authorize step that signs it in there; for a
-// path, that path on this host.
-func (l *Room) continueURL(r *http.Request, rd string) string {
-	if p, ok := web.SafeReturnPath(rd); ok {
-		return p
-	}
-	if _, _, ok := l.site.ReturnURL(r, rd); ok {
-		return web.Prefix + "authorize?rd=" + url.QueryEscape(rd)
-	}
-	return "/"
-}
-
 func (l *Room) loginPage(w http.ResponseWriter, r *http.Request) error {
 	rd := r.URL.Query().Get("rd")
 	if _, ok, err := l.sessions.Current(r); err != nil {
 		return web.Unavailable(err)
 	} else if ok {
-		http.Redirect(w, r, l.continueURL(r, rd), http.StatusFound)
+		http.Redirect(w, r, l.site.ContinueURL(r, rd), http.StatusFound)
 		return nil
 	}
 	return l.showLogin(w, r, http.StatusOK, rd, "", "")
@@ -301,7 +338,7 @@ func (l *Room) showLogin(w http.ResponseWriter, r *http.Request, status int, rd,
 	if err != nil {
 		return web.Unavailable(err)
 	}
-	if l.continueURL(r, rd) == "/" && rd != "/" {
+	if l.site.ContinueURL(r, rd) == "/" && rd != "/" {
 		rd = ""
 	}
 	l.site.Render(w, r, status, "login", web.PageData{Title: "Sign in", CSRF: token, Return: rd, Username: username, Error: msg})
@@ -314,21 +351,27 @@ func (l *Room) loginForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	rd := r.PostFormValue("rd")
 	username := r.PostFormValue("username")
-	if _, err := l.signIn(w, r, username, r.PostFormValue("password")); err != nil {
+	if _, err := l.signIn(w, r, username, r.PostFormValue("password"), rd); err != nil {
 		var e *web.Error
+		if errors.As(err, &e) && e.Reason == policies.ReasonStepUpRequired {
+			http.Redirect(w, r, web.Prefix+"step-up", http.StatusSeeOther)
+			return nil
+		}
 		if errors.As(err, &e) && e.Status < 500 {
 			l.log.DebugContext(r.Context(), "login form refused", "reason", e.Reason)
 			return l.showLogin(w, r, e.Status, rd, username, e.Message)
 		}
 		return err
 	}
-	http.Redirect(w, r, l.continueURL(r, rd), http.StatusSeeOther)
+	http.Redirect(w, r, l.site.ContinueURL(r, rd), http.StatusSeeOther)
 	return nil
 }
 
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Return is where to go once signed in (after any step-up).
+	Return string `json:"rd"`
 }
 
 func (l *Room) apiLogin(w http.ResponseWriter, r *http.Request) error {
@@ -336,7 +379,7 @@ func (l *Room) apiLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	user, err := l.signIn(w, r, req.Username, req.Password)
+	user, err := l.signIn(w, r, req.Username, req.Password, req.Return)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -115,4 +116,38 @@ func Notice(org, event string) (string, bool) {
 		return "", false
 	}
 	return strings.Replace(t, "%s", org, 1), true
+}
+
+// Notices sends the notices of security-relevant changes: by email when the
+// profile has an address, else by text message to the security phone. A
+// notice that cannot be sent is logged and does not undo the change.
+type Notices struct {
+	Sender Sender
+	// Org is the organisation's name as the texts say it.
+	Org string
+	Log *slog.Logger
+}
+
+// Send sends the notice of event to the person with this user ID, phone and
+// email.
+func (n *Notices) Send(ctx context.Context, userID, phone, email, event string) {
+	text, ok := Notice(n.Org, event)
+	if !ok || n.Sender == nil {
+		return
+	}
+	m := Message{UserID: userID, Purpose: PurposeNotice, Text: text}
+	switch {
+	case email != "":
+		m.Channel, m.To, m.Subject = Email, email, n.Org+": a change to your profile"
+	case phone != "":
+		m.Channel, m.To = SMS, phone
+	default:
+		n.Log.InfoContext(ctx, "notice not sent: no address or phone on file", "event", event, "user_id", userID)
+		return
+	}
+	if err := n.Sender.Send(ctx, m); err != nil {
+		n.Log.WarnContext(ctx, "notice not sent", "event", event, "user_id", userID, "channel", m.Channel, "error", err)
+		return
+	}
+	n.Log.InfoContext(ctx, "notice sent", "event", event, "user_id", userID, "channel", m.Channel)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/gateway/web"
+	"github.com/portcullis/portcullis/policies"
 )
 
 // Cookie is the session cookie's name: host-only, Secure, HttpOnly, Lax.
@@ -228,4 +229,17 @@ func ClearCookie(w http.ResponseWriter) {
 		Name: Cookie, Value: "", Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// Facts are what the policies know of a session: how the person
+// authenticated and when. A session is opened when the last step of a
+// login passes and replaced when a step-up passes inside it, so a session
+// with a method beyond the password stepped up at its AuthTime.
+func Facts(sess store.Session) *policies.Session {
+	f := &policies.Session{Methods: sess.Methods, AuthTime: sess.AuthTime.Unix(),
+		LastSeen: sess.LastSeen.Unix(), Created: sess.AuthTime.Unix()}
+	if len(sess.Methods) > 1 {
+		f.StepUpAt = sess.AuthTime.Unix()
+	}
+	return f
 }

@@ -27,10 +27,31 @@ func (s *Site) Message(key string) string {
 		return MsgSessionEnded
 	case "try_later":
 		return MsgUnavailable
+	case "bad_code":
+		return "That code isn't right. Check the code and try again."
+	case "code_expired":
+		return "That code has expired or been tried too many times. Ask for a new one."
+	case "wait_before_resend":
+		return "We just sent a code. Please wait a moment before asking for another."
+	case "phone_not_accepted":
+		return "We can only send codes to a number that belongs to a specific phone in your possession, such as a mobile or a home landline. Internet-based (VoIP), toll-free, premium-rate and shared numbers can't receive them. " + s.callSupport("to update your security phone")
+	case "phone_invalid":
+		return "The security phone on your profile isn't a valid number. " + s.callSupport("to update it")
+	case "use_other_channel":
+		return "We can't send a code that way to this number. Choose another way to get your code."
 	default:
 		return MsgForbidden
 	}
 }
+
+// SupportLine is the line that points someone whose codes do not arrive to
+// the support number.
+func (s *Site) SupportLine() string {
+	return "Not getting a code? The phone on file may no longer be yours. " + s.callSupport("to update it")
+}
+
+// NotSent is what the person reads when a code could not be sent.
+const NotSent = "We couldn't send your code. Try again, or choose a call instead."
 
 // callSupport asks the person to call, with the configured number.
 func (s *Site) callSupport(why string) string {

@@ -40,6 +40,16 @@ type PageData struct {
 	Return   string
 	Username string
 	Link     string
+	// Methods are the buttons of a choice (the step-up methods).
+	Methods []Choice
+	// Support is a line pointing to the support number.
+	Support string
+}
+
+// Choice is one button of a choice: the value it submits and its label.
+type Choice struct {
+	Value string
+	Label string
 }
 
 // Render writes a page. Templates are executed into a buffer first so that a

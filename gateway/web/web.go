@@ -116,6 +116,19 @@ func (s *Site) ReturnURL(r *http.Request, target string) (authority, path string
 	return ReturnURL(target, s.KnownHost, s.ServedPort(r))
 }
 
+// ContinueURL is where a browser goes after signing in: for an absolute
+// target on another of the gateway's hosts, the authorize step that signs it
+// in there; for a path, that path on this host; for anything else, "/".
+func (s *Site) ContinueURL(r *http.Request, rd string) string {
+	if p, ok := SafeReturnPath(rd); ok {
+		return p
+	}
+	if _, _, ok := s.ReturnURL(r, rd); ok {
+		return Prefix + "authorize?rd=" + url.QueryEscape(rd)
+	}
+	return "/"
+}
+
 // SignInURL is where a request without a session is sent: the login host's
 // authorize step when there is a login host (which signs in once for every
 // host), otherwise this host's login page.

@@ -1,0 +1,554 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/gateway/device"
+	"github.com/portcullis/portcullis/gateway/notify"
+	"github.com/portcullis/portcullis/gateway/session"
+)
+
+// bobPhone is a US number libphonenumber types fixed_line_or_mobile, which
+// the shipped data accepts for text and voice.
+const bobPhone = "+12015550123"
+
+// stepUpAnswer is a step-up call's answer.
+type stepUpAnswer struct {
+	Status           string   `json:"status"`
+	Reason           string   `json:"reason"`
+	Message          string   `json:"message"`
+	StepUp           []string `json:"step_up"`
+	Channel          string   `json:"channel"`
+	To               string   `json:"to"`
+	Redirect         string   `json:"redirect"`
+	DeviceRegistered bool     `json:"device_registered"`
+}
+
+// postJSON posts v as JSON to path on host and decodes the answer.
+func (b *browser) postJSON(host, path string, v any) (*http.Response, stepUpAnswer) {
+	b.h.t.Helper()
+	body, _ := json.Marshal(v)
+	req := mustReq(b.h.t, http.MethodPost, b.h.url(host, path), bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp := b.do(req)
+	var a stepUpAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		b.h.t.Fatalf("%s: answer is not JSON: %v", path, err)
+	}
+	return resp, a
+}
+
+func (b *browser) login(username, password string) (*http.Response, stepUpAnswer) {
+	b.h.t.Helper()
+	return b.postJSON(loginHost, "/.portcullis/api/v1/login", map[string]string{"username": username, "password": password})
+}
+
+func (b *browser) sendCode(method string) (*http.Response, stepUpAnswer) {
+	b.h.t.Helper()
+	return b.postJSON(loginHost, "/.portcullis/api/v1/step-up/send", map[string]string{"method": method})
+}
+
+func (b *browser) verifyCode(code string, remember bool) (*http.Response, stepUpAnswer) {
+	b.h.t.Helper()
+	return b.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "code", "code": code, "remember_device": remember})
+}
+
+// addPhoneUser adds a customer with a security phone.
+func (h *harness) addPhoneUser(name, password, phone string) string {
+	h.t.Helper()
+	u := h.addUser(name, password)
+	if err := h.store.SetSecurityPhone(h.t.Context(), u.ID, phone, h.clock.Now()); err != nil {
+		h.t.Fatal(err)
+	}
+	return u.ID
+}
+
+var codeInText = regexp.MustCompile(`\b(\d{6})\b`)
+
+// lastCode is the code in the latest login message to userID.
+func (h *harness) lastCode(userID string) (string, notify.Message) {
+	h.t.Helper()
+	return h.lastCodeFor(userID, notify.PurposeLogin)
+}
+
+// lastCodeFor is the code in the latest message to userID for purpose.
+func (h *harness) lastCodeFor(userID, purpose string) (string, notify.Message) {
+	h.t.Helper()
+	msgs := h.outbox.messages()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		if m.UserID != userID || m.Purpose != purpose {
+			continue
+		}
+		if m.Channel == notify.Voice {
+			return strings.Join(regexp.MustCompile(`\d`).FindAllString(strings.SplitN(m.Text, "Again", 2)[0], -1), ""), m
+		}
+		if c := codeInText.FindStringSubmatch(m.Text); c != nil {
+			return c[1], m
+		}
+	}
+	h.t.Fatalf("no code was sent to %s", userID)
+	return "", notify.Message{}
+}
+
+// stepUpTo logs bob in from b and asks for a code by method; it returns the
+// code.
+func stepUpTo(t *testing.T, h *harness, b *browser, userID, method string) string {
+	t.Helper()
+	resp, a := b.login("bob", "builder-test-42")
+	if resp.StatusCode != http.StatusForbidden || a.Status != "step_up_required" || strings.Join(a.StepUp, ",") != "sms,voice" {
+		t.Fatalf("login from a new device: %d %+v, want step_up_required with sms,voice", resp.StatusCode, a)
+	}
+	resp, a = b.sendCode(method)
+	if resp.StatusCode != http.StatusOK || a.Status != "code_sent" || a.Channel != method || !strings.HasSuffix(a.To, "23") || strings.Contains(a.To, "201555") {
+		t.Fatalf("send %s: %d %+v", method, resp.StatusCode, a)
+	}
+	code, _ := h.lastCode(userID)
+	return code
+}
+
+// An unknown device passes a text-message step-up, registers itself, and
+// next time skips the step; once removed, it is asked again.
+func TestStepUpRegistersTheDevice(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "sms")
+
+	// Half-way, nothing upstream is reachable.
+	if resp := b.get(bankHost, "/whoami"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("upstream during the step-up: %d, want a redirect to sign in", resp.StatusCode)
+	}
+	if n := len(h.bank.requests()); n != 0 {
+		t.Fatalf("upstream reached %d times before the step-up passed", n)
+	}
+	resp, a := b.verifyCode(code, true)
+	if resp.StatusCode != http.StatusOK || a.Status != "authenticated" || !a.DeviceRegistered {
+		t.Fatalf("verify: %d %+v", resp.StatusCode, a)
+	}
+	if !hasCookie(resp, device.Cookie) || !hasCookie(resp, "__Host-portcullis") {
+		t.Fatal("verify set no device or session cookie")
+	}
+	b.mustReach(bankHost)
+	if got := h.bank.last(t).Header.Get("X-Portcullis-Auth-Methods"); got != "pwd,sms" {
+		t.Fatalf("upstream sees methods %q, want pwd,sms", got)
+	}
+	if !hasNotice(h, bobID, "device_registered") {
+		t.Fatal("no notice of the new device")
+	}
+
+	// The registered device skips the step and sends nothing.
+	sent := len(h.outbox.messages())
+	b.logout()
+	if resp, a := b.login("bob", "builder-test-42"); resp.StatusCode != http.StatusOK || a.Status != "authenticated" {
+		t.Fatalf("login from the registered device: %d %+v", resp.StatusCode, a)
+	}
+	if n := len(h.outbox.messages()); n != sent {
+		t.Fatalf("%d messages sent for a registered device", n-sent)
+	}
+
+	// Another browser is a new device.
+	if resp, a := h.client(true).login("bob", "builder-test-42"); a.Status != "step_up_required" {
+		t.Fatalf("login from another browser: %d %+v", resp.StatusCode, a)
+	}
+
+	// Removed, the device is unknown again at the next login.
+	if n, err := h.store.DeleteDevices(t.Context(), bobID); err != nil || n != 1 {
+		t.Fatalf("DeleteDevices: %d %v", n, err)
+	}
+	b.logout()
+	if resp, a := b.login("bob", "builder-test-42"); a.Status != "step_up_required" {
+		t.Fatalf("login after the device was removed: %d %+v", resp.StatusCode, a)
+	}
+}
+
+func hasCookie(resp *http.Response, name string) bool {
+	for _, c := range resp.Cookies() {
+		if c.Name == name && c.Value != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func hasNotice(h *harness, userID, event string) bool {
+	text, _ := notify.Notice("Portcullis", event)
+	for _, m := range h.outbox.messages() {
+		if m.UserID == userID && m.Purpose == notify.PurposeNotice && m.Text == text {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *browser) mustReach(host string) {
+	b.h.t.Helper()
+	if resp, visited := b.follow(b.h.url(host, "/whoami")); resp.StatusCode != http.StatusOK {
+		b.h.t.Fatalf("upstream on %s: %d after %v", host, resp.StatusCode, visited)
+	}
+}
+
+func (b *browser) logout() {
+	b.h.t.Helper()
+	req := mustReq(b.h.t, http.MethodPost, b.h.url(loginHost, "/.portcullis/api/v1/logout"), strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	if resp := b.do(req); resp.StatusCode != http.StatusOK {
+		b.h.t.Fatalf("logout: %d", resp.StatusCode)
+	}
+}
+
+// A voice call reads the code digit by digit, twice, and the code works
+// like a texted one; without registering, the device stays unknown.
+func TestStepUpByVoice(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "voice")
+	_, m := h.lastCode(bobID)
+	spoken := strings.Join(strings.Split(code, ""), ", ")
+	if strings.Count(m.Text, spoken) != 2 || m.To != bobPhone {
+		t.Fatalf("voice script %q does not read %s twice to %s", m.Text, spoken, bobPhone)
+	}
+	if resp, a := b.verifyCode(code, false); resp.StatusCode != http.StatusOK || a.DeviceRegistered {
+		t.Fatalf("verify: %d %+v", resp.StatusCode, a)
+	}
+	b.mustReach(bankHost)
+	b.logout()
+	if _, a := b.login("bob", "builder-test-42"); a.Status != "step_up_required" {
+		t.Fatalf("an unregistered device skipped the step-up: %+v", a)
+	}
+}
+
+// A code is used once, and only by the login it was sent for.
+func TestSecurityCodeIsSingleUseAndBound(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b1, b2 := h.client(true), h.client(true)
+	code1 := stepUpTo(t, h, b1, bobID, "sms")
+	code2 := stepUpTo(t, h, b2, bobID, "sms")
+	if code1 == code2 {
+		t.Skip("two random codes collided; rerun")
+	}
+	if _, a := b2.verifyCode(code1, false); a.Status == "authenticated" {
+		t.Fatal("a code sent for one login signed in another")
+	}
+	if _, a := b1.verifyCode(code1, false); a.Status != "authenticated" {
+		t.Fatalf("the right code: %+v", a)
+	}
+	b1.logout()
+	b1.login("bob", "builder-test-42")
+	if _, a := b1.verifyCode(code1, false); a.Status == "authenticated" {
+		t.Fatal("a used code signed in again")
+	}
+}
+
+// 50 concurrent wrong guesses use up the code's tries exactly: the right
+// code is refused after them.
+func TestCodeAttemptLimitHoldsUnderConcurrency(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "sms")
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	reasons := map[string]int{}
+	for range 50 {
+		wg.Go(func() {
+			_, a := b.verifyCode(wrong, false)
+			mu.Lock()
+			reasons[a.Reason]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	t.Logf("50 concurrent wrong guesses: %v", reasons)
+	if reasons["bad_code"] > 5 || reasons["bad_code"] == 0 {
+		t.Fatalf("50 wrong guesses: %v, want at most 5 judged as wrong codes", reasons)
+	}
+	if _, a := b.verifyCode(code, false); a.Status == "authenticated" {
+		t.Fatalf("the right code passed after the tries were used up: %v", reasons)
+	}
+}
+
+// A resend replaces the code and keeps the tries already used.
+func TestResendReplacesTheCodeAndKeepsTheBudget(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	first := stepUpTo(t, h, b, bobID, "sms")
+	wrong := "000000"
+	for range 3 {
+		if _, a := b.verifyCode(wrong, false); a.Reason != "bad_code" {
+			t.Fatalf("wrong code: %+v", a)
+		}
+	}
+	if resp, a := b.sendCode("sms"); a.Reason != "code_resend_too_soon" {
+		t.Fatalf("an immediate resend: %d %+v", resp.StatusCode, a)
+	}
+	h.clock.Add(31 * time.Second)
+	if resp, a := b.sendCode("sms"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("resend: %d %+v", resp.StatusCode, a)
+	}
+	second, _ := h.lastCode(bobID)
+	if second != first {
+		if _, a := b.verifyCode(first, false); a.Status == "authenticated" {
+			t.Fatal("the replaced code still works")
+		}
+	}
+	// Three tries used before, one on the old code just now: one left.
+	if _, a := b.verifyCode(wrong, false); a.Reason != "bad_code" {
+		t.Fatalf("fifth try: %+v", a)
+	}
+	if _, a := b.verifyCode(second, false); a.Status == "authenticated" {
+		t.Fatal("the resend refilled the tries")
+	}
+}
+
+// A code expires at the policy's lifetime (20 minutes after sending).
+func TestCodeExpires(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "sms")
+	h.clock.Add(20 * time.Minute)
+	if _, a := b.verifyCode(code, false); a.Status == "authenticated" || a.Reason != "code_expired" {
+		t.Fatalf("a 20-minute-old code: %+v, want code_expired", a)
+	}
+
+	b2 := h.client(true)
+	code = stepUpTo(t, h, b2, bobID, "sms")
+	h.clock.Add(20*time.Minute - time.Second)
+	if _, a := b2.verifyCode(code, false); a.Status != "authenticated" {
+		t.Fatalf("a code a second before its end: %+v", a)
+	}
+}
+
+// Codes never reach the logs, the decision log or an answer.
+func TestCodesStayOutOfLogsAndAnswers(t *testing.T) {
+	var decisions lockedBuffer
+	h := newHarness(t, withDecisionLog(&decisions))
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "sms")
+	resp, _ := b.verifyCode(code, false)
+	if !strings.Contains(h.logs.String(), "code sent") || decisions.decisions(t, "verify_code") == 0 {
+		t.Fatal("the logs this test searches are empty")
+	}
+	for where, text := range map[string]string{"log": h.logs.String(), "decision log": decisions.String()} {
+		if strings.Contains(text, code) {
+			t.Errorf("the code %s is in the %s", code, where)
+		}
+		if strings.Contains(text, bobPhone) || strings.Contains(text, "2015550123") {
+			t.Errorf("the full security phone is in the %s", where)
+		}
+	}
+	if resp.Header.Get("Set-Cookie") != "" && strings.Contains(resp.Header.Get("Set-Cookie"), code) {
+		t.Error("the code is in a cookie")
+	}
+}
+
+// A failed delivery tells the person and uses nothing up.
+func TestFailedDeliveryLosesNothing(t *testing.T) {
+	fail := &failingSender{}
+	h := newHarness(t, func(s *setup) { s.sender = fail })
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	b.login("bob", "builder-test-42")
+	fail.set(true)
+	resp, a := b.sendCode("sms")
+	if resp.StatusCode != http.StatusBadGateway || a.Reason != "code_not_sent" || !strings.Contains(a.Message, "couldn't send your code") {
+		t.Fatalf("send with the provider down: %d %+v", resp.StatusCode, a)
+	}
+	fail.set(false)
+	if resp, a := b.sendCode("voice"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("send after the provider recovered: %d %+v", resp.StatusCode, a)
+	}
+	code, _ := h.lastCode(bobID)
+	if _, a := b.verifyCode(code, false); a.Status != "authenticated" {
+		t.Fatalf("verify: %+v", a)
+	}
+}
+
+type failingSender struct {
+	mu   sync.Mutex
+	fail bool
+}
+
+func (f *failingSender) set(v bool) { f.mu.Lock(); f.fail = v; f.mu.Unlock() }
+
+func (f *failingSender) Send(_ context.Context, _ notify.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return errDown
+	}
+	return nil
+}
+
+// The pending login is bound to its host and cannot be used twice.
+func TestPendingLoginIsNotASession(t *testing.T) {
+	h := newHarness(t)
+	h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	b.login("bob", "builder-test-42")
+	if resp := b.get(loginHost, "/.portcullis/api/v1/session"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("session during the step-up: %d, want 401", resp.StatusCode)
+	}
+	if !strings.Contains(session.PendingCookie, "__Host-") {
+		t.Fatal("the pending cookie is not a __Host- cookie")
+	}
+}
+
+// The HTML pages mirror the API: the form login leads to the step-up page,
+// the code page offers the device checkbox unchecked with the advice, and
+// the verified form goes on to where the person was going.
+func TestStepUpPages(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	resp := b.formLogin(h.url(loginHost, "/.portcullis/login?rd=/welcome"), "bob", "builder-test-42")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/.portcullis/step-up" {
+		t.Fatalf("form login from a new device: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	page := b.get(loginHost, "/.portcullis/step-up")
+	body := readAll(t, page)
+	if page.StatusCode != http.StatusOK || !strings.Contains(body, `value="sms"`) || !strings.Contains(body, `value="voice"`) {
+		t.Fatalf("step-up page: %d\n%s", page.StatusCode, body)
+	}
+	form := url.Values{"csrf": {hiddenValue(body, "csrf")}, "method": {"sms"}}
+	req := mustReq(t, http.MethodPost, h.url(loginHost, "/.portcullis/step-up/send"), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	codePage := b.do(req)
+	body = readAll(t, codePage)
+	if codePage.StatusCode != http.StatusOK || !strings.Contains(body, `name="remember_device" value="true">`) ||
+		strings.Contains(body, "checked") || !strings.Contains(body, "shared or public device") {
+		t.Fatalf("code page: %d\n%s", codePage.StatusCode, body)
+	}
+	code, _ := h.lastCode(bobID)
+	form = url.Values{"csrf": {hiddenValue(body, "csrf")}, "method": {"code"}, "code": {code}, "remember_device": {"true"}}
+	req = mustReq(t, http.MethodPost, h.url(loginHost, "/.portcullis/step-up/verify"), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	done := b.do(req)
+	if done.StatusCode != http.StatusSeeOther || done.Header.Get("Location") != "/welcome" || !hasCookie(done, device.Cookie) {
+		t.Fatalf("verify form: %d %s", done.StatusCode, done.Header.Get("Location"))
+	}
+	// A wrong code shows the code page again with the message.
+	b2 := h.client(true)
+	b2.formLogin(h.url(loginHost, "/.portcullis/login"), "bob", "builder-test-42")
+	body = readAll(t, b2.get(loginHost, "/.portcullis/step-up"))
+	form = url.Values{"csrf": {hiddenValue(body, "csrf")}, "method": {"code"}, "code": {"000000"}}
+	req = mustReq(t, http.MethodPost, h.url(loginHost, "/.portcullis/step-up/verify"), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	wrong := b2.do(req)
+	if body := readAll(t, wrong); wrong.StatusCode != http.StatusForbidden || !strings.Contains(body, "expired") && !strings.Contains(body, "isn") {
+		t.Fatalf("wrong code form: %d\n%s", wrong.StatusCode, body)
+	}
+}
+
+type devicesAnswer struct {
+	Status  string `json:"status"`
+	Devices []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"devices"`
+}
+
+func (b *browser) devices() devicesAnswer {
+	b.h.t.Helper()
+	resp := b.get(loginHost, "/.portcullis/api/v1/devices")
+	var a devicesAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != http.StatusOK {
+		b.h.t.Fatalf("devices: %d %v", resp.StatusCode, err)
+	}
+	return a
+}
+
+// Devices are listed and removed in a session; removing one needs a fresh
+// step-up, which the session passes in place and comes out of under a new
+// session ID.
+func TestDevicesAreListedAndRemoved(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "sms")
+	if _, a := b.verifyCode(code, true); !a.DeviceRegistered {
+		t.Fatalf("verify: %+v", a)
+	}
+	list := b.devices()
+	if len(list.Devices) != 1 || list.Devices[0].Name == "" {
+		t.Fatalf("devices after registering: %+v", list)
+	}
+	devID := list.Devices[0].ID
+
+	// Later, from the registered device: no step-up at login, so removing
+	// a device asks for one.
+	b.logout()
+	h.clock.Add(time.Hour)
+	if _, a := b.login("bob", "builder-test-42"); a.Status != "authenticated" {
+		t.Fatalf("login from the registered device: %+v", a)
+	}
+	before := sessionCookie(t, b, h)
+	resp, a := b.postJSON(loginHost, "/.portcullis/api/v1/devices/remove", map[string]string{"id": devID})
+	if resp.StatusCode != http.StatusForbidden || a.Status != "step_up_required" || len(a.StepUp) == 0 {
+		t.Fatalf("remove without a fresh step-up: %d %+v", resp.StatusCode, a)
+	}
+	if resp, a := b.sendCode("sms"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("send in the session: %d %+v", resp.StatusCode, a)
+	}
+	code, _ = h.lastCodeFor(bobID, notify.PurposeSettings)
+	if resp, a := b.verifyCode(code, false); resp.StatusCode != http.StatusOK {
+		t.Fatalf("verify in the session: %d %+v", resp.StatusCode, a)
+	}
+	if after := sessionCookie(t, b, h); after == before || after == "" {
+		t.Fatal("the session ID did not change when the step-up passed")
+	}
+	old := h.client(false)
+	req := mustReq(t, http.MethodGet, h.url(loginHost, "/.portcullis/api/v1/session"), nil)
+	req.AddCookie(&http.Cookie{Name: "__Host-portcullis", Value: before})
+	if resp := old.do(req); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the session from before the step-up: %d, want 401", resp.StatusCode)
+	}
+
+	// Someone else's device is not theirs to remove.
+	if resp, _ := b.postJSON(loginHost, "/.portcullis/api/v1/devices/remove", map[string]string{"id": "not-a-device"}); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("remove an unknown device: %d", resp.StatusCode)
+	}
+	if resp, a := b.postJSON(loginHost, "/.portcullis/api/v1/devices/remove", map[string]string{"id": devID}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("remove after the step-up: %d %+v", resp.StatusCode, a)
+	}
+	if !hasNotice(h, bobID, "device_removed") {
+		t.Fatal("no notice of the removed device")
+	}
+	if list := b.devices(); len(list.Devices) != 0 {
+		t.Fatalf("devices after removing: %+v", list)
+	}
+	// Removal works at once: the next login from it asks again.
+	b.logout()
+	if _, a := b.login("bob", "builder-test-42"); a.Status != "step_up_required" {
+		t.Fatalf("login from a removed device: %+v", a)
+	}
+}
+
+// sessionCookie is the browser's session cookie on the login host.
+func sessionCookie(t *testing.T, b *browser, h *harness) string {
+	t.Helper()
+	for _, c := range b.Jar.Cookies(mustURL(t, h.url(loginHost, "/"))) {
+		if c.Name == "__Host-portcullis" {
+			return c.Value
+		}
+	}
+	return ""
+}
