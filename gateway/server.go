@@ -191,7 +191,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		MaxLifetime: cfg.Session.MaxLifetime, Log: deps.Logger, Now: deps.Now,
 	}).Register(s.mux)
 	settings.New(settings.Deps{Site: s.site, Sessions: s.sessions, Devices: devices, Factors: deps.Factors,
-		Notices: notices, Facts: s.facts, Policy: deps.Policy, Log: deps.Logger, Now: deps.Now,
+		Notices: notices, Facts: s.facts, Policy: deps.Policy, TOTP: totpStore{deps.Factors, deps.Records},
+		Org: org, Log: deps.Logger, Now: deps.Now, Rand: deps.Rand,
 	}).Register(s.mux)
 	stepup.New(stepup.Deps{Site: s.site, Sessions: s.sessions, Devices: devices,
 		Users: stepupUsers{deps.Users, deps.Factors}, Records: deps.Records, Hits: deps.Hits, Codes: codes,
@@ -204,6 +205,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 type stepupUsers struct {
 	store.Users
 	store.Factors
+}
+
+// totpStore joins the factor and record stores for authenticator enrolment.
+type totpStore struct {
+	store.Factors
+	store.Records
 }
 
 // Hasher returns the server's password hasher, for tools that create users.

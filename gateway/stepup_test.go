@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/portcullis/portcullis/gateway/device"
 	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/session"
@@ -551,4 +553,74 @@ func sessionCookie(t *testing.T, b *browser, h *harness) string {
 		}
 	}
 	return ""
+}
+
+// An authenticator app is added in a fresh session, then steps up a login
+// from a new device; a code is never accepted twice for the account.
+func TestAuthenticatorApp(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "sms")
+	if _, a := b.verifyCode(code, false); a.Status != "authenticated" {
+		t.Fatalf("verify: %+v", a)
+	}
+	body, _ := json.Marshal(map[string]string{})
+	req := mustReq(t, http.MethodPost, h.url(loginHost, "/.portcullis/api/v1/factors/totp"), bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp := b.do(req)
+	var begin struct {
+		Status, Secret, OTPAuthURL, QRCode string
+	}
+	json.NewDecoder(resp.Body).Decode(&struct {
+		Status     *string `json:"status"`
+		Secret     *string `json:"secret"`
+		OTPAuthURL *string `json:"otpauth_url"`
+		QRCode     *string `json:"qr_code"`
+	}{&begin.Status, &begin.Secret, &begin.OTPAuthURL, &begin.QRCode})
+	if resp.StatusCode != http.StatusOK || begin.Secret == "" || !strings.HasPrefix(begin.OTPAuthURL, "otpauth://totp/") ||
+		!strings.HasPrefix(begin.QRCode, "data:image/png;base64,") {
+		t.Fatalf("begin: %d %+v", resp.StatusCode, begin)
+	}
+	totpCode := func() string {
+		c, err := totp.GenerateCode(begin.Secret, h.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if resp, a := b.postJSON(loginHost, "/.portcullis/api/v1/factors/totp/confirm", map[string]string{"code": totpCode()}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("confirm: %d %+v", resp.StatusCode, a)
+	}
+	if !hasNotice(h, bobID, "two_factor_changed") {
+		t.Fatal("no notice of the new second factor")
+	}
+
+	h.clock.Add(31 * time.Second)
+	fresh := totpCode()
+	b2 := h.client(true)
+	if _, a := b2.login("bob", "builder-test-42"); strings.Join(a.StepUp, ",") != "sms,voice,totp" {
+		t.Fatalf("methods offered: %v", a.StepUp)
+	}
+	if resp, a := b2.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "totp", "code": fresh}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("verify with the app: %d %+v", resp.StatusCode, a)
+	}
+	b2.mustReach(bankHost)
+	if got := h.bank.last(t).Header.Get("X-Portcullis-Auth-Methods"); got != "pwd,totp" {
+		t.Fatalf("methods upstream: %q", got)
+	}
+	// The same code again, from another new device, within its window.
+	b3 := h.client(true)
+	b3.login("bob", "builder-test-42")
+	if _, a := b3.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "totp", "code": fresh}); a.Status == "authenticated" {
+		t.Fatal("a replayed authenticator code was accepted")
+	}
+	// Wrong codes use up the step-up's tries like texted codes do.
+	for range 5 {
+		b3.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "totp", "code": "000000"})
+	}
+	h.clock.Add(31 * time.Second)
+	if _, a := b3.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "totp", "code": totpCode()}); a.Status == "authenticated" {
+		t.Fatal("the right code passed after the tries were used up")
+	}
 }

@@ -9,6 +9,7 @@ package settings
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -41,8 +42,13 @@ type Deps struct {
 	Notices  *notify.Notices
 	Facts    *facts.Source
 	Policy   Policy
-	Log      *slog.Logger
-	Now      func() time.Time
+	// TOTP keeps authenticator apps and their enrolments.
+	TOTP TOTP
+	// Org names the issuer in authenticator apps.
+	Org  string
+	Log  *slog.Logger
+	Now  func() time.Time
+	Rand io.Reader
 }
 
 // Room serves the settings.
@@ -56,6 +62,8 @@ func (s *Room) Register(mux *http.ServeMux) {
 	h := s.Site.Handle
 	mux.Handle("GET "+web.APIPrefix+"devices", h(s.apiDevices))
 	mux.Handle("POST "+web.APIPrefix+"devices/remove", h(s.apiRemove))
+	mux.Handle("POST "+web.APIPrefix+"factors/totp", h(s.totpBegin))
+	mux.Handle("POST "+web.APIPrefix+"factors/totp/confirm", h(s.totpConfirm))
 }
 
 // signedIn returns the request's session, or the refusal for a request

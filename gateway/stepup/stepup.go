@@ -47,6 +47,7 @@ type Policy interface {
 type Users interface {
 	UserByID(ctx context.Context, id string) (store.User, error)
 	FactorsOf(ctx context.Context, userID string) ([]store.Factor, error)
+	AdvanceFactor(ctx context.Context, userID, id string, counter int64, at time.Time) (bool, error)
 }
 
 // Records keeps the security codes.
@@ -321,6 +322,9 @@ func (s *Room) verify(w http.ResponseWriter, r *http.Request, method, typed stri
 	if err != nil {
 		return verified{}, err
 	}
+	if method == "totp" {
+		return s.verifyTOTP(w, r, p, u, typed, remember)
+	}
 	if method != "code" {
 		return verified{}, web.BadRequest(fmt.Errorf("step-up verify: method %q is not supported", method))
 	}
@@ -374,12 +378,19 @@ func (s *Room) verify(w http.ResponseWriter, r *http.Request, method, typed stri
 		s.Log.InfoContext(ctx, "step-up refused", "user_id", u.ID, "reason", d.Reason, "policy_rev", d.Revision)
 		return verified{}, s.Site.Denial(d)
 	}
-	if _, err := s.Sessions.CompletePending(w, r, p, []string{"pwd", c.Channel}); errors.Is(err, session.ErrNoPending) {
+	return s.complete(w, r, p, u, c.Channel, d, remember)
+}
+
+// complete ends a passed step-up: it opens (or renews) the session and, when
+// asked and the policy offers it, registers the device.
+func (s *Room) complete(w http.ResponseWriter, r *http.Request, p session.Pending, u store.User, method string, d policies.Decision, remember bool) (verified, error) {
+	ctx := r.Context()
+	if _, err := s.Sessions.CompletePending(w, r, p, []string{"pwd", method}); errors.Is(err, session.ErrNoPending) {
 		return verified{}, errNoPending()
 	} else if err != nil {
 		return verified{}, web.Unavailable(err)
 	}
-	s.Log.InfoContext(ctx, "stepped up", "user_id", u.ID, "method", c.Channel)
+	s.Log.InfoContext(ctx, "stepped up", "user_id", u.ID, "method", method, "purpose", p.Purpose)
 	out := verified{Continue: s.Site.ContinueURL(r, p.Return)}
 	if remember && d.OfferDeviceRegistration && d.DeviceLifetimeSeconds > 0 {
 		if _, err := s.Devices.Register(ctx, w, r, u.ID, time.Duration(d.DeviceLifetimeSeconds)*time.Second); err != nil {
