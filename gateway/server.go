@@ -191,11 +191,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		MaxLifetime: cfg.Session.MaxLifetime, Log: deps.Logger, Now: deps.Now,
 	}).Register(s.mux)
 	settings.New(settings.Deps{Site: s.site, Sessions: s.sessions, Devices: devices, Factors: deps.Factors,
-		Notices: notices, Facts: s.facts, Policy: deps.Policy, TOTP: totpStore{deps.Factors, deps.Records},
+		Notices: notices, Facts: s.facts, Policy: deps.Policy, TOTP: totpStore{deps.Factors, deps.Records}, Hasher: h,
 		Org: org, Log: deps.Logger, Now: deps.Now, Rand: deps.Rand,
 	}).Register(s.mux)
 	stepup.New(stepup.Deps{Site: s.site, Sessions: s.sessions, Devices: devices,
-		Users: stepupUsers{deps.Users, deps.Factors}, Records: deps.Records, Hits: deps.Hits, Codes: codes,
+		Users: stepupUsers{deps.Users, deps.Factors}, Records: deps.Records, Hits: deps.Hits, Codes: codes, Hasher: h,
 		Sender: sender, Notices: notices, Facts: s.facts, Policy: deps.Policy, Org: org, Log: deps.Logger, Now: deps.Now,
 	}).Register(s.mux)
 	return s, nil

@@ -624,3 +624,75 @@ func TestAuthenticatorApp(t *testing.T) {
 		t.Fatal("the right code passed after the tries were used up")
 	}
 }
+
+// Challenge questions are set in a fresh session and offered after codes;
+// a right answer passes the step-up, and wrong answers count toward the
+// five-strike lock like wrong passwords.
+func TestChallengeQuestions(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "sms")
+	if _, a := b.verifyCode(code, false); a.Status != "authenticated" {
+		t.Fatalf("verify: %+v", a)
+	}
+	var list struct {
+		Questions []struct {
+			ID string `json:"id"`
+		} `json:"questions"`
+	}
+	if err := json.NewDecoder(b.get(loginHost, "/.portcullis/api/v1/factors/questions").Body).Decode(&list); err != nil || len(list.Questions) < 3 {
+		t.Fatalf("questions: %+v %v", list, err)
+	}
+	answers := map[string]string{}
+	for i, q := range list.Questions[:3] {
+		answers[q.ID] = []string{"  Rover ", "Springfield", "Mrs. Krabappel"}[i]
+	}
+	if resp, a := b.postJSON(loginHost, "/.portcullis/api/v1/factors/questions", map[string]any{"answers": map[string]string{list.Questions[0].ID: "one"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("one answer: %d %+v", resp.StatusCode, a)
+	}
+	if resp, a := b.postJSON(loginHost, "/.portcullis/api/v1/factors/questions", map[string]any{"answers": answers}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("set questions: %d %+v", resp.StatusCode, a)
+	}
+
+	asked := func(b *browser) string {
+		t.Helper()
+		var q struct {
+			QuestionID string `json:"question_id"`
+		}
+		resp := b.get(loginHost, "/.portcullis/api/v1/step-up/question")
+		if err := json.NewDecoder(resp.Body).Decode(&q); err != nil || q.QuestionID == "" {
+			t.Fatalf("question: %d %v", resp.StatusCode, err)
+		}
+		return q.QuestionID
+	}
+	b2 := h.client(true)
+	if _, a := b2.login("bob", "builder-test-42"); strings.Join(a.StepUp, ",") != "sms,voice,questions" {
+		t.Fatalf("methods offered: %v", a.StepUp)
+	}
+	q := asked(b2)
+	if again := asked(b2); again != q {
+		t.Fatal("asking again changed the question")
+	}
+	// Case, spaces and punctuation do not matter.
+	if resp, a := b2.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "question", "answer": strings.ToUpper(strings.TrimSpace(answers[q])) + "!"}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("right answer: %d %+v", resp.StatusCode, a)
+	}
+
+	b3 := h.client(true)
+	b3.login("bob", "builder-test-42")
+	var last stepUpAnswer
+	for range 5 {
+		_, last = b3.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "question", "answer": "wrong answer"})
+	}
+	if last.Reason != "account_locked" {
+		t.Fatalf("fifth wrong answer: %+v, want account_locked", last)
+	}
+	u, err := h.store.UserByID(t.Context(), bobID)
+	if err != nil || !u.Locked {
+		t.Fatalf("after five wrong answers the profile is not locked: %+v %v", u, err)
+	}
+	if _, a := h.client(true).login("bob", "builder-test-42"); a.Reason != "account_locked" {
+		t.Fatalf("login after the lock: %+v", a)
+	}
+}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -174,6 +175,14 @@ func (m *Manager) CompletePending(w http.ResponseWriter, r *http.Request, p Pend
 	}
 	return m.open(w, r, store.Session{LoginID: old.Session.LoginID, UserID: p.UserID, Methods: used,
 		AuthTime: m.now(), ExpiresAt: old.Session.ExpiresAt})
+}
+
+// DropPending ends a pending step-up without a response to clear its
+// cookie on (the cookie then names nothing).
+func (m *Manager) DropPending(ctx context.Context, p Pending) {
+	if _, err := m.records.TakeRecord(ctx, KindPending, p.ID, m.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.log.ErrorContext(ctx, "drop pending step-up", "error", err)
+	}
 }
 
 // EndPending abandons the request's pending login, if any.

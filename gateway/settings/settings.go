@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/portcullis/portcullis/gateway/credential"
 	"github.com/portcullis/portcullis/gateway/device"
 	"github.com/portcullis/portcullis/gateway/facts"
 	"github.com/portcullis/portcullis/gateway/notify"
@@ -42,8 +43,10 @@ type Deps struct {
 	Notices  *notify.Notices
 	Facts    *facts.Source
 	Policy   Policy
-	// TOTP keeps authenticator apps and their enrolments.
+	// TOTP keeps second factors and the enrolments of authenticator apps.
 	TOTP TOTP
+	// Hasher hashes challenge answers.
+	Hasher *credential.Hasher
 	// Org names the issuer in authenticator apps.
 	Org  string
 	Log  *slog.Logger
@@ -64,6 +67,8 @@ func (s *Room) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+web.APIPrefix+"devices/remove", h(s.apiRemove))
 	mux.Handle("POST "+web.APIPrefix+"factors/totp", h(s.totpBegin))
 	mux.Handle("POST "+web.APIPrefix+"factors/totp/confirm", h(s.totpConfirm))
+	mux.Handle("GET "+web.APIPrefix+"factors/questions", h(s.apiQuestionList))
+	mux.Handle("POST "+web.APIPrefix+"factors/questions", h(s.apiSetQuestions))
 }
 
 // signedIn returns the request's session, or the refusal for a request

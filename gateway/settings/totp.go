@@ -25,6 +25,7 @@ const (
 // TOTP is what the room keeps authenticator apps in.
 type TOTP interface {
 	AddFactor(ctx context.Context, f store.Factor) error
+	DeleteFactor(ctx context.Context, userID, id string) error
 	PutRecord(ctx context.Context, r store.Record, now time.Time) error
 	TakeRecord(ctx context.Context, kind, id string, now time.Time) (store.Record, error)
 }

@@ -148,7 +148,11 @@ func (s *Room) apiVerify(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	out, err := s.verify(w, r, req.Method, req.Code, req.RememberDevice)
+	typed := req.Code
+	if req.Method == "question" {
+		typed = req.Answer
+	}
+	out, err := s.verify(w, r, req.Method, typed, req.RememberDevice)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,8 @@ type Users interface {
 	UserByID(ctx context.Context, id string) (store.User, error)
 	FactorsOf(ctx context.Context, userID string) ([]store.Factor, error)
 	AdvanceFactor(ctx context.Context, userID, id string, counter int64, at time.Time) (bool, error)
+	AddLoginFailure(ctx context.Context, userID string) (int, error)
+	LockUser(ctx context.Context, userID string, at time.Time) (bool, error)
 }
 
 // Records keeps the security codes.
@@ -73,6 +75,7 @@ type Deps struct {
 	Records  Records
 	Hits     Hits
 	Codes    *credential.Codes
+	Hasher   *credential.Hasher
 	Sender   notify.Sender
 	Notices  *notify.Notices
 	Facts    *facts.Source
@@ -96,6 +99,7 @@ func (s *Room) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+web.Prefix+"step-up/send", h(s.sendForm))
 	mux.Handle("POST "+web.Prefix+"step-up/verify", h(s.verifyForm))
 	mux.Handle("POST "+web.APIPrefix+"step-up/send", h(s.apiSend))
+	mux.Handle("GET "+web.APIPrefix+"step-up/question", h(s.apiQuestion))
 	mux.Handle("POST "+web.APIPrefix+"step-up/verify", h(s.apiVerify))
 }
 
@@ -139,6 +143,14 @@ func (s *Room) pending(r *http.Request) (session.Pending, store.User, error) {
 	}
 	if err != nil {
 		return p, store.User{}, web.Unavailable(err)
+	}
+	if u.Locked {
+		// Locked since the password step (a wrong answer, elsewhere):
+		// the policy answers for a locked profile.
+		s.Sessions.DropPending(r.Context(), p)
+		return p, store.User{}, s.Site.Denial(s.Policy.Decide(r.Context(), policies.Input{Point: policies.PointLoginPassword,
+			Now: s.Now().Unix(), Client: s.Facts.Client(r.Context(), s.Site.ClientIP(r)), Account: facts.Account(u, true),
+			Request: requestFacts(r), Attempt: policies.PasswordAttempt(true)}))
 	}
 	return p, u, nil
 }
@@ -322,8 +334,11 @@ func (s *Room) verify(w http.ResponseWriter, r *http.Request, method, typed stri
 	if err != nil {
 		return verified{}, err
 	}
-	if method == "totp" {
+	switch method {
+	case "totp":
 		return s.verifyTOTP(w, r, p, u, typed, remember)
+	case "question":
+		return s.verifyQuestion(w, r, p, u, typed, remember)
 	}
 	if method != "code" {
 		return verified{}, web.BadRequest(fmt.Errorf("step-up verify: method %q is not supported", method))

@@ -1,0 +1,95 @@
+package settings
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/store"
+	"github.com/portcullis/portcullis/gateway/web"
+	"github.com/portcullis/portcullis/policies"
+)
+
+// apiQuestionList answers the challenge questions a person may choose from.
+func (s *Room) apiQuestionList(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.signedIn(r); err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, struct {
+		Status    string                `json:"status"`
+		Questions []credential.Question `json:"questions"`
+		Min       int                   `json:"min_answers"`
+	}{"ok", credential.Questions(), credential.MinAnswers})
+	return nil
+}
+
+type questionsRequest struct {
+	Answers map[string]string `json:"answers"`
+}
+
+// apiSetQuestions sets (or replaces) the challenge questions: after the
+// settings point allows a questions change, the answers are normalised and
+// hashed with argon2id, and replace any set before.
+func (s *Room) apiSetQuestions(w http.ResponseWriter, r *http.Request) error {
+	var req questionsRequest
+	if err := web.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	id, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	if err := s.allowed(w, r, id, "questions"); err != nil {
+		return err
+	}
+	sealed, err := credential.SealAnswers(r.Context(), s.Hasher, req.Answers)
+	if err != nil {
+		if errors.Is(err, credential.ErrUnknownQuestion) || errors.Is(err, credential.ErrTooFewAnswers) ||
+			errors.Is(err, credential.ErrAnswerTooShort) || errors.Is(err, credential.ErrAnswerTooLong) ||
+			errors.Is(err, credential.ErrDuplicateAnswer) {
+			return &web.Error{Status: http.StatusBadRequest, Reason: policies.ReasonBadRequest, Message: questionsMessage(err), Err: err}
+		}
+		return web.Unavailable(err)
+	}
+	ctx := r.Context()
+	fs, err := s.Factors.FactorsOf(ctx, id.User.ID)
+	if err != nil {
+		return web.Unavailable(err)
+	}
+	_, fid, err := s.Site.NewToken()
+	if err != nil {
+		return web.Unavailable(err)
+	}
+	now := s.Now()
+	if err := s.TOTP.AddFactor(ctx, store.Factor{ID: fid, UserID: id.User.ID, Kind: "questions", Name: "Challenge questions",
+		Secret: sealed, CreatedAt: now}); err != nil {
+		return web.Unavailable(fmt.Errorf("set questions: %w", err))
+	}
+	for _, f := range fs {
+		if f.Kind == "questions" {
+			if err := s.TOTP.DeleteFactor(ctx, id.User.ID, f.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return web.Unavailable(fmt.Errorf("set questions: %w", err))
+			}
+		}
+	}
+	s.Log.InfoContext(ctx, "challenge questions set", "user_id", id.User.ID)
+	s.Notices.Send(ctx, id.User.ID, id.User.SecurityPhone, id.User.Email, "questions_changed")
+	web.WriteJSON(w, http.StatusOK, web.APIResponse{Status: "saved", Message: "Your challenge questions are saved."})
+	return nil
+}
+
+// questionsMessage says what to change in a refused set of answers.
+func questionsMessage(err error) string {
+	switch {
+	case errors.Is(err, credential.ErrTooFewAnswers):
+		return fmt.Sprintf("Answer at least %d questions.", credential.MinAnswers)
+	case errors.Is(err, credential.ErrAnswerTooShort):
+		return fmt.Sprintf("Each answer needs at least %d letters or digits.", credential.MinAnswerLen)
+	case errors.Is(err, credential.ErrAnswerTooLong):
+		return "One of the answers is too long."
+	case errors.Is(err, credential.ErrDuplicateAnswer):
+		return "Give a different answer to each question."
+	}
+	return "Choose questions from the list."
+}
