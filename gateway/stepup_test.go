@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nyaruka/phonenumbers"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/portcullis/portcullis/gateway/device"
@@ -694,5 +695,87 @@ func TestChallengeQuestions(t *testing.T) {
 	}
 	if _, a := h.client(true).login("bob", "builder-test-42"); a.Reason != "account_locked" {
 		t.Fatalf("login after the lock: %+v", a)
+	}
+}
+
+// exampleNumber is libphonenumber's own example of a line type in a region,
+// in E.164.
+// The first of the regions (comma-separated) that has one is used.
+func exampleNumber(t *testing.T, regions string, typ phonenumbers.PhoneNumberType) string {
+	t.Helper()
+	for _, region := range strings.Split(regions, ",") {
+		if n := phonenumbers.GetExampleNumberForType(region, typ); n != nil {
+			return phonenumbers.Format(n, phonenumbers.E164)
+		}
+	}
+	t.Fatalf("no example %v number for %s", typ, regions)
+	return ""
+}
+
+// The security phone changes only in a fresh session, never to a number
+// that is not a specific phone in the person's possession, and only once a
+// code sent to the new number is typed; the old number is told.
+func TestSecurityPhoneChange(t *testing.T) {
+	h := newHarness(t)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "sms")
+	if _, a := b.verifyCode(code, false); a.Status != "authenticated" {
+		t.Fatalf("verify: %+v", a)
+	}
+	for _, tc := range []struct {
+		region string
+		typ    phonenumbers.PhoneNumberType
+		reason string
+	}{
+		{"GB", phonenumbers.VOIP, "phone_voip"},
+		{"US", phonenumbers.TOLL_FREE, "phone_toll_free"},
+		{"GB", phonenumbers.PREMIUM_RATE, "phone_premium_rate"},
+		{"GB,FR,BE,HK,MY", phonenumbers.SHARED_COST, "phone_unsupported"},
+		{"GB", phonenumbers.PERSONAL_NUMBER, "phone_unsupported"},
+		{"GB", phonenumbers.PAGER, "phone_unsupported"},
+	} {
+		num := exampleNumber(t, tc.region, tc.typ)
+		resp, a := b.postJSON(loginHost, "/.portcullis/api/v1/security-phone", map[string]string{"phone": num})
+		if resp.StatusCode != http.StatusForbidden || a.Reason != tc.reason {
+			t.Errorf("%s %v (%s): %d %+v, want %s", tc.region, tc.typ, num, resp.StatusCode, a, tc.reason)
+		}
+		if tc.reason == "phone_voip" && !strings.Contains(a.Message, "specific phone in your possession") {
+			t.Errorf("VoIP refusal says %q", a.Message)
+		}
+	}
+	if resp, a := b.postJSON(loginHost, "/.portcullis/api/v1/security-phone", map[string]string{"phone": "12"}); resp.StatusCode != http.StatusForbidden || a.Reason != "phone_invalid" {
+		t.Errorf("an invalid number: %d %+v", resp.StatusCode, a)
+	}
+
+	newPhone := exampleNumber(t, "GB", phonenumbers.MOBILE)
+	resp, a := b.postJSON(loginHost, "/.portcullis/api/v1/security-phone", map[string]string{"phone": newPhone})
+	if resp.StatusCode != http.StatusAccepted || a.Status != "confirm_phone" {
+		t.Fatalf("a mobile number: %d %+v", resp.StatusCode, a)
+	}
+	if u, _ := h.store.UserByID(t.Context(), bobID); u.SecurityPhone != bobPhone {
+		t.Fatal("the phone changed before it was confirmed")
+	}
+	if resp, a := b.sendCode("sms"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("send to the new number: %d %+v", resp.StatusCode, a)
+	}
+	code, m := h.lastCodeFor(bobID, notify.PurposePhoneChange)
+	if m.To != newPhone {
+		t.Fatalf("the confirmation went to %s, want the new number %s", m.To, newPhone)
+	}
+	if resp, a := b.verifyCode(code, false); resp.StatusCode != http.StatusOK || a.Status != "phone_changed" {
+		t.Fatalf("confirm: %d %+v", resp.StatusCode, a)
+	}
+	if u, _ := h.store.UserByID(t.Context(), bobID); u.SecurityPhone != newPhone {
+		t.Fatalf("security phone after the confirmation: %s", u.SecurityPhone)
+	}
+	told := false
+	for _, m := range h.outbox.messages() {
+		if m.Purpose == notify.PurposeNotice && m.To == bobPhone && strings.Contains(m.Text, "security phone") {
+			told = true
+		}
+	}
+	if !told {
+		t.Fatal("the old number was not told of the change")
 	}
 }

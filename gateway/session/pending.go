@@ -53,7 +53,17 @@ type Pending struct {
 	// SessionID is the session a settings step-up freshens; empty for a
 	// login.
 	SessionID string `json:"session_id,omitempty"`
+	// NewPhone is the number a security-phone change confirms (E.164):
+	// the code goes there, and the change takes effect when it is typed.
+	NewPhone string `json:"new_phone,omitempty"`
 }
+
+// Purposes of a pending step-up.
+const (
+	PurposeLogin       = "login"
+	PurposeSettings    = "settings"
+	PurposePhoneChange = "phone_change"
+)
 
 // Offers reports whether the policy offered method.
 func (p Pending) Offers(method string) bool {
@@ -76,7 +86,7 @@ func (m *Manager) BeginPending(w http.ResponseWriter, r *http.Request, user stor
 	}
 	now := m.now()
 	p := Pending{ID: id, UserID: user.ID, Methods: methods, Lifetime: lifetime, Return: rd,
-		Host: web.HostName(r.Host), PasswordAt: now, ExpiresAt: now.Add(pendingTTL), Purpose: "login"}
+		Host: web.HostName(r.Host), PasswordAt: now, ExpiresAt: now.Add(pendingTTL), Purpose: PurposeLogin}
 	return p, m.putPending(w, r, token, p)
 }
 
@@ -85,6 +95,17 @@ func (m *Manager) BeginPending(w http.ResponseWriter, r *http.Request, user stor
 // session stays as it is until the step-up passes; then it is replaced by
 // one under a new ID.
 func (m *Manager) BeginStepUp(w http.ResponseWriter, r *http.Request, id Identity, methods []string) (Pending, error) {
+	return m.beginInSession(w, r, id, methods, PurposeSettings, "")
+}
+
+// BeginPhoneChange records that the signed-in person asked to make phone
+// their security phone, to be confirmed with a code sent to it by one of
+// methods.
+func (m *Manager) BeginPhoneChange(w http.ResponseWriter, r *http.Request, id Identity, methods []string, phone string) (Pending, error) {
+	return m.beginInSession(w, r, id, methods, PurposePhoneChange, phone)
+}
+
+func (m *Manager) beginInSession(w http.ResponseWriter, r *http.Request, id Identity, methods []string, purpose, phone string) (Pending, error) {
 	token, pid, err := web.NewToken(m.rand)
 	if err != nil {
 		return Pending{}, err
@@ -94,7 +115,7 @@ func (m *Manager) BeginStepUp(w http.ResponseWriter, r *http.Request, id Identit
 		expires = id.Session.ExpiresAt
 	}
 	p := Pending{ID: pid, UserID: id.User.ID, Methods: methods, Host: web.HostName(r.Host), PasswordAt: id.Session.AuthTime,
-		ExpiresAt: expires, Purpose: "settings", SessionID: id.Session.ID}
+		ExpiresAt: expires, Purpose: purpose, SessionID: id.Session.ID, NewPhone: phone}
 	return p, m.putPending(w, r, token, p)
 }
 
@@ -153,6 +174,10 @@ func (m *Manager) CompletePending(w http.ResponseWriter, r *http.Request, p Pend
 		return store.Session{}, fmt.Errorf("complete pending step-up: %w", err)
 	}
 	clearPendingCookie(w)
+	if p.Purpose == PurposePhoneChange {
+		// A confirmation changes a setting, not the session.
+		return store.Session{}, nil
+	}
 	if p.SessionID == "" {
 		return m.Start(w, r, store.User{ID: p.UserID}, methods, p.Lifetime)
 	}

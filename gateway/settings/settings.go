@@ -69,6 +69,7 @@ func (s *Room) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+web.APIPrefix+"factors/totp/confirm", h(s.totpConfirm))
 	mux.Handle("GET "+web.APIPrefix+"factors/questions", h(s.apiQuestionList))
 	mux.Handle("POST "+web.APIPrefix+"factors/questions", h(s.apiSetQuestions))
+	mux.Handle("POST "+web.APIPrefix+"security-phone", h(s.apiSetPhone))
 }
 
 // signedIn returns the request's session, or the refusal for a request
@@ -144,6 +145,12 @@ func (s *Room) apiRemove(w http.ResponseWriter, r *http.Request) error {
 // kind. When the policy wants a fresh step-up, a step-up bound to this
 // session is begun and the refusal lists its methods.
 func (s *Room) allowed(w http.ResponseWriter, r *http.Request, id session.Identity, kind string) error {
+	return s.allowedChange(w, r, id, &policies.Change{Kind: kind})
+}
+
+// allowedChange is allowed for a change described in full.
+func (s *Room) allowedChange(w http.ResponseWriter, r *http.Request, id session.Identity, change *policies.Change) error {
+	kind := change.Kind
 	ctx := r.Context()
 	acct := facts.Account(id.User, true)
 	fs, err := s.Factors.FactorsOf(ctx, id.User.ID)
@@ -159,7 +166,7 @@ func (s *Room) allowed(w http.ResponseWriter, r *http.Request, id session.Identi
 		Point: policies.PointSettings, Now: s.Now().Unix(), Client: s.Facts.Client(ctx, s.Site.ClientIP(r)),
 		Account: acct, Request: policies.Request{Host: web.HostName(r.Host), Path: r.URL.Path, Method: r.Method},
 		Session: session.Facts(id.Session),
-		Change:  &policies.Change{Kind: kind},
+		Change:  change,
 	})
 	if d.Allow {
 		return nil

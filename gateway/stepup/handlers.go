@@ -156,9 +156,13 @@ func (s *Room) apiVerify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	status := "authenticated"
+	if out.PhoneChanged {
+		status = "phone_changed"
+	}
 	web.WriteJSON(w, http.StatusOK, struct {
 		web.APIResponse
 		DeviceRegistered bool `json:"device_registered"`
-	}{web.APIResponse{Status: "authenticated", Redirect: out.Continue}, out.Registered})
+	}{web.APIResponse{Status: status, Redirect: out.Continue}, out.Registered})
 	return nil
 }

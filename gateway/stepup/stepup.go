@@ -50,6 +50,7 @@ type Users interface {
 	AdvanceFactor(ctx context.Context, userID, id string, counter int64, at time.Time) (bool, error)
 	AddLoginFailure(ctx context.Context, userID string) (int, error)
 	LockUser(ctx context.Context, userID string, at time.Time) (bool, error)
+	SetSecurityPhone(ctx context.Context, userID, phone string, at time.Time) error
 }
 
 // Records keeps the security codes.
@@ -122,6 +123,15 @@ func binding(p session.Pending, purpose string) string {
 }
 
 func codeID(p session.Pending, purpose string) string { return p.ID + ":" + purpose }
+
+// policyPurpose is the purpose the policies are told: a phone change is a
+// settings change.
+func policyPurpose(p session.Pending) string {
+	if p.Purpose == session.PurposePhoneChange {
+		return session.PurposeSettings
+	}
+	return p.Purpose
+}
 
 // errNoPending answers a step-up call without a pending login.
 func errNoPending() *web.Error {
@@ -197,7 +207,15 @@ func (s *Room) send(r *http.Request, method string) (sent, error) {
 	}
 	var phone policies.PhoneFacts
 	dest, masked := u.Email, maskEmail(u.Email)
-	if method != notify.Email {
+	switch {
+	case p.Purpose == session.PurposePhoneChange:
+		// The confirmation goes to the new number, and only by phone.
+		if method == notify.Email {
+			return sent{}, web.BadRequest(errors.New("step-up send: a new phone is confirmed by phone"))
+		}
+		phone, dest = s.Facts.Phone(ctx, p.NewPhone)
+		masked = phone.Masked
+	case method != notify.Email:
 		phone, dest = s.Facts.Phone(ctx, u.SecurityPhone)
 		masked = phone.Masked
 	}
@@ -226,7 +244,7 @@ func (s *Room) send(r *http.Request, method string) (sent, error) {
 	in := policies.Input{
 		Point: policies.PointSendCode, Now: now.Unix(), Client: client, Account: acct,
 		Request: requestFacts(r),
-		Code: &policies.Code{Purpose: p.Purpose, Channel: method, Phone: phone,
+		Code: &policies.Code{Purpose: policyPurpose(p), Channel: method, Phone: phone,
 			SentAt: prev.SentAt, Attempts: prevRec.Attempts, Resends: prev.Resends, Sends: limits},
 	}
 	d := s.Policy.Decide(ctx, in)
@@ -324,6 +342,8 @@ type verified struct {
 	Continue string
 	// Registered is true when the device was registered.
 	Registered bool
+	// PhoneChanged is true when a new security phone took effect.
+	PhoneChanged bool
 }
 
 // verify checks a typed code for the pending login and, when the policy
@@ -350,7 +370,7 @@ func (s *Room) verify(w http.ResponseWriter, r *http.Request, method, typed stri
 		return verified{}, web.Unavailable(err)
 	}
 	in := policies.Input{Point: policies.PointVerifyCode, Now: now.Unix(), Client: s.Facts.Client(ctx, ip),
-		Account: acct, Request: requestFacts(r), Code: &policies.Code{Purpose: p.Purpose}}
+		Account: acct, Request: requestFacts(r), Code: &policies.Code{Purpose: policyPurpose(p)}}
 	id := codeID(p, p.Purpose)
 	// The try is counted before the code is compared.
 	rec, err := s.Records.AttemptRecord(ctx, KindCode, id, now)
@@ -406,6 +426,9 @@ func (s *Room) complete(w http.ResponseWriter, r *http.Request, p session.Pendin
 		return verified{}, web.Unavailable(err)
 	}
 	s.Log.InfoContext(ctx, "stepped up", "user_id", u.ID, "method", method, "purpose", p.Purpose)
+	if p.Purpose == session.PurposePhoneChange {
+		return s.changePhone(r, p, u)
+	}
 	out := verified{Continue: s.Site.ContinueURL(r, p.Return)}
 	if remember && d.OfferDeviceRegistration && d.DeviceLifetimeSeconds > 0 {
 		if _, err := s.Devices.Register(ctx, w, r, u.ID, time.Duration(d.DeviceLifetimeSeconds)*time.Second); err != nil {
@@ -417,6 +440,29 @@ func (s *Room) complete(w http.ResponseWriter, r *http.Request, p session.Pendin
 		}
 	}
 	return out, nil
+}
+
+// changePhone makes the confirmed number the security phone, and tells the
+// person on the old number (and email) that it changed.
+func (s *Room) changePhone(r *http.Request, p session.Pending, u store.User) (verified, error) {
+	ctx := r.Context()
+	id, ok, err := s.Sessions.Current(r)
+	if err != nil {
+		return verified{}, web.Unavailable(err)
+	}
+	if !ok || id.Session.ID != p.SessionID {
+		return verified{}, errNoPending()
+	}
+	if err := s.Users.SetSecurityPhone(ctx, u.ID, p.NewPhone, s.Now()); err != nil {
+		return verified{}, web.Unavailable(fmt.Errorf("change security phone: %w", err))
+	}
+	s.Log.InfoContext(ctx, "security phone changed", "user_id", u.ID)
+	s.Notices.Send(ctx, u.ID, u.SecurityPhone, u.Email, "security_phone_changed")
+	if u.Email != "" && u.SecurityPhone != "" {
+		// The notice went by email; the old number is told too.
+		s.Notices.Send(ctx, u.ID, u.SecurityPhone, "", "security_phone_changed")
+	}
+	return verified{Continue: s.Site.ContinueURL(r, p.Return), PhoneChanged: true}, nil
 }
 
 func requestFacts(r *http.Request) policies.Request {
