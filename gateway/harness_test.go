@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -24,8 +25,10 @@ import (
 	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/device"
 	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/store"
+	"github.com/portcullis/portcullis/gateway/web"
 	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/phone"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
@@ -276,9 +279,49 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		h.verifier[aud] = v
 	}
 	if _, err := h.store.UserByName(ctx, "alice"); err != nil {
-		h.addUser("alice", alicePassword)
+		alice := h.addUser("alice", alicePassword)
+		// Alice signs in from her usual browser, registered long ago: the
+		// tests of the password step see no step-up, as she does.
+		err := h.store.AddDevice(ctx, store.Device{ID: web.TokenID(aliceDevice), UserID: alice.ID, Name: "Alice's laptop",
+			CreatedAt: h.clock.Now(), LastUsedAt: h.clock.Now(), ExpiresAt: h.clock.Now().Add(90 * 24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	return h
+}
+
+// aliceDevice is the device cookie of alice's usual browser, which every
+// test client sends unless it carries a device cookie of its own.
+const aliceDevice = "YWxpY2UtdXN1YWwtYnJvd3Nlci1yZWdpc3RlcmVkISE"
+
+// registerDevice registers b as a device of userID, as a passed step-up
+// with the box ticked would, on every host.
+func (h *harness) registerDevice(b *browser, userID string) {
+	h.t.Helper()
+	token, id, err := web.NewToken(rand.Reader)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	now := h.clock.Now()
+	if err := h.store.AddDevice(h.t.Context(), store.Device{ID: id, UserID: userID, Name: "test browser",
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(90 * 24 * time.Hour)}); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, host := range []string{loginHost, bankHost, autoHost} {
+		b.Jar.SetCookies(mustURL(h.t, h.url(host, "/")), []*http.Cookie{{Name: device.Cookie, Value: token, Path: "/"}})
+	}
+}
+
+// usualBrowser adds alice's device cookie to requests without one.
+type usualBrowser struct{ next http.RoundTripper }
+
+func (u usualBrowser) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, err := r.Cookie(device.Cookie); err != nil {
+		r = r.Clone(r.Context())
+		r.AddCookie(&http.Cookie{Name: device.Cookie, Value: aliceDevice})
+	}
+	return u.next.RoundTrip(r)
 }
 
 func mustURL(t *testing.T, s string) *url.URL {
@@ -332,7 +375,7 @@ func (h *harness) clientFrom(source string, withJar bool) *browser {
 		},
 	}
 	h.t.Cleanup(tr.CloseIdleConnections)
-	c := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := &http.Client{Transport: usualBrowser{tr}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if withJar {
 		jar, _ := cookiejar.New(nil)
 		c.Jar = jar

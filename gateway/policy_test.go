@@ -152,6 +152,7 @@ func TestAccessNeedsTheProduct(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := h.client(true)
+	h.registerDevice(b, bob.ID)
 	if resp, a := b.apiLogin(bankHost, "bob", "builder-test-42"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d %+v", resp.StatusCode, a)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/assertion"
+	"github.com/portcullis/portcullis/gateway/device"
 	"github.com/portcullis/portcullis/gateway/session"
 	"github.com/portcullis/portcullis/gateway/web"
 	"github.com/portcullis/portcullis/policies"
@@ -75,6 +76,10 @@ func headerFold(a, b string) bool {
 
 type routeKey struct{}
 
+// gatewayCookies are the cookies the gateway sets, which never reach an
+// upstream: a registered device's secret no more than a session's.
+var gatewayCookies = []string{session.Cookie, session.PendingCookie, web.CSRFCookie, device.Cookie}
+
 func (s *Server) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:       s.rewrite,
@@ -107,8 +112,8 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
 	pr.Out.Header["X-Forwarded-Proto"] = httpsValue
-	// The session cookie is the gateway's; the upstream never needs it.
-	removeCookie(pr.Out, session.Cookie, web.CSRFCookie)
+	// The gateway's cookies are its own; the upstream never sees them.
+	removeCookie(pr.Out, gatewayCookies...)
 	id := rt.id
 	h := pr.Out.Header
 	h.Set(assertion.HeaderUser, id.User.Username)

@@ -145,6 +145,9 @@ func TestStepUpRegistersTheDevice(t *testing.T) {
 	if got := h.bank.last(t).Header.Get("X-Portcullis-Auth-Methods"); got != "pwd,sms" {
 		t.Fatalf("upstream sees methods %q, want pwd,sms", got)
 	}
+	if c := h.bank.last(t).Header.Get("Cookie"); strings.Contains(c, "portcullis") {
+		t.Fatalf("the upstream sees the gateway's cookies: %q", c)
+	}
 	if !hasNotice(h, bobID, "device_registered") {
 		t.Fatal("no notice of the new device")
 	}
@@ -777,5 +780,23 @@ func TestSecurityPhoneChange(t *testing.T) {
 	}
 	if !told {
 		t.Fatal("the old number was not told of the change")
+	}
+}
+
+// With the shipped data, a profile with no usable way to step up, such as
+// one whose only phone is VoIP, cannot sign in from an unknown device and
+// is told to call support; nothing is sent.
+func TestNoUsableStepUpCallsSupport(t *testing.T) {
+	h := newHarness(t)
+	h.addPhoneUser("dora", "explorer-test-42", exampleNumber(t, "GB", phonenumbers.VOIP))
+	h.addUser("eve", "eavesdrop-test-42")
+	for _, name := range []string{"dora", "eve"} {
+		resp, a := h.client(true).login(name, map[string]string{"dora": "explorer-test-42", "eve": "eavesdrop-test-42"}[name])
+		if resp.StatusCode != http.StatusForbidden || a.Reason != "step_up_unavailable" || !strings.Contains(a.Message, "1-800-555-0100") {
+			t.Errorf("%s: %d %+v, want step_up_unavailable with the support number", name, resp.StatusCode, a)
+		}
+	}
+	if n := len(h.outbox.messages()); n != 0 {
+		t.Fatalf("%d messages sent", n)
 	}
 }

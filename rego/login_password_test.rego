@@ -100,15 +100,16 @@ test_step_up_order_is_data if {
 	d.step_up == ["totp", "sms"]
 }
 
-test_account_without_second_factor_cannot_sign_in_on_an_unknown_device_when_required if {
+test_account_without_second_factor_cannot_sign_in_on_an_unknown_device if {
 	d := login_password.decision with input as attempt(true, object.union(account, {"second_factors": []}), false)
-		with data.portcullis.config.step_up.allow_without_second_factor as false
 	d.reason == "step_up_unavailable"
 	d.message == "call_support"
+	d.reset_failures
 }
 
-test_account_without_second_factor_signs_in_by_default if {
+test_account_without_second_factor_signs_in_where_the_data_allows_it if {
 	d := login_password.decision with input as attempt(true, object.union(account, {"second_factors": []}), false)
+		with data.portcullis.config.step_up.allow_without_second_factor as true
 	d.allow
 	d.reset_failures
 }
