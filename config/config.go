@@ -3,14 +3,17 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +40,11 @@ type File struct {
 	Policies       Policies `yaml:"policies"`
 	GeoIP          GeoIP    `yaml:"geoip"`
 	Phone          Phone    `yaml:"phone"`
+	Codes          Codes    `yaml:"codes"`
+	Delivery       Delivery `yaml:"delivery"`
+	// Organisation is the name messages to customers sign with ("Example
+	// Bank"). Default "Portcullis".
+	Organisation string `yaml:"organisation"`
 	// SupportPhone is the number people are told to call when they cannot
 	// go on online (a locked profile, codes that do not arrive).
 	SupportPhone string `yaml:"support_phone"`
@@ -53,6 +61,410 @@ type Policies struct {
 	Watch *bool `yaml:"watch"`
 	// DecisionLog is a file that receives one JSON line per decision.
 	DecisionLog string `yaml:"decision_log"`
+}
+
+// Codes configures security codes.
+type Codes struct {
+	// KeyFile holds the server key codes are sealed under (32 random
+	// bytes or more; replicas share the file). Relative to data_dir unless
+	// absolute; created 0600 on first start when missing. Default
+	// codes.key.
+	KeyFile string `yaml:"key_file"`
+}
+
+// CodeKeyPath is where the code key is read from.
+func (f *File) CodeKeyPath() string {
+	return f.DataPath(f.Codes.KeyFile)
+}
+
+// DataPath is p when it is absolute, else p under data_dir.
+func (f *File) DataPath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(f.DataDir, p)
+}
+
+// Delivery chooses the sender of each channel that security codes and
+// notices go by. A channel left out has no sender: nothing is sent by it,
+// and a step-up by it answers code_not_sent.
+type Delivery struct {
+	SMS   *Channel `yaml:"sms"`
+	Voice *Channel `yaml:"voice"`
+	Email *Channel `yaml:"email"`
+}
+
+// Channels are the channels configured, by name (sms, voice, email), in
+// that order.
+func (d Delivery) Channels() []NamedChannel {
+	var out []NamedChannel
+	for _, c := range []NamedChannel{{"sms", d.SMS}, {"voice", d.Voice}, {"email", d.Email}} {
+		if c.Channel != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// NamedChannel is a channel's name and its sender.
+type NamedChannel struct {
+	Name string
+	*Channel
+}
+
+// Channel is one channel's sender: exactly one of its fields is set.
+// Twilio sends text messages and voice calls only, SMTP email only.
+type Channel struct {
+	Outbox  *Outbox  `yaml:"outbox"`
+	Webhook *Webhook `yaml:"webhook"`
+	Twilio  *Twilio  `yaml:"twilio"`
+	SMTP    *SMTP    `yaml:"smtp"`
+}
+
+// kinds are the senders c sets, by key.
+func (c *Channel) kinds() []string {
+	var out []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{{"outbox", c.Outbox != nil}, {"webhook", c.Webhook != nil}, {"twilio", c.Twilio != nil}, {"smtp", c.SMTP != nil}} {
+		if k.set {
+			out = append(out, k.name)
+		}
+	}
+	return out
+}
+
+// SecretFiles are the files the senders' secrets are read from.
+func (d Delivery) SecretFiles() []string {
+	var out []string
+	for _, p := range d.secretFiles() {
+		if *p != "" {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+// secretFiles points at every secret file key, set or not, so that parse
+// can make them absolute.
+func (d Delivery) secretFiles() []*string {
+	var out []*string
+	for _, c := range d.Channels() {
+		if c.Webhook != nil {
+			out = append(out, &c.Webhook.SecretFile)
+		}
+		if c.Twilio != nil {
+			out = append(out, &c.Twilio.SecretFile)
+		}
+		if c.SMTP != nil {
+			out = append(out, &c.SMTP.PasswordFile)
+		}
+	}
+	return out
+}
+
+// senderChannels are the channels each sender delivers by, and
+// channelVerbs say what delivering by each channel is.
+var (
+	senderChannels = map[string][]string{
+		"outbox": {"sms", "voice", "email"}, "webhook": {"sms", "voice", "email"},
+		"twilio": {"sms", "voice"}, "smtp": {"email"},
+	}
+	channelVerbs = map[string]string{"sms": "send text messages", "voice": "place voice calls", "email": "send email"}
+)
+
+// addFunc reports a problem at a path.
+type addFunc func(path, format string, a ...any)
+
+// validate checks each channel's sender.
+func (d Delivery) validate() []Problem {
+	var ps []Problem
+	add := func(path, format string, a ...any) {
+		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, a...)})
+	}
+	for _, c := range d.Channels() {
+		path := "delivery." + c.Name
+		var fit []string
+		for _, k := range []string{"outbox", "webhook", "twilio", "smtp"} {
+			if slices.Contains(senderChannels[k], c.Name) {
+				fit = append(fit, k)
+			}
+		}
+		kinds := c.kinds()
+		switch len(kinds) {
+		case 0:
+			add(path, "names no sender: set one of %s", strings.Join(fit, ", "))
+		case 1:
+		default:
+			add(path, "sets %s: a channel has one sender", andList(kinds))
+		}
+		for _, k := range kinds {
+			if !slices.Contains(fit, k) {
+				add(path+"."+k, "%s cannot %s; use %s", k, channelVerbs[c.Name], orList(fit))
+			}
+		}
+		// A sender that cannot serve the channel has its one problem.
+		if c.Outbox != nil && c.Outbox.Path == "" {
+			add(path+".outbox.path", "is required")
+		}
+		if c.Webhook != nil {
+			c.Webhook.validate(add, path+".webhook")
+		}
+		if c.Twilio != nil && slices.Contains(fit, "twilio") {
+			c.Twilio.validate(add, path+".twilio", c.Name == "voice")
+		}
+		if c.SMTP != nil && slices.Contains(fit, "smtp") {
+			c.SMTP.validate(add, path+".smtp")
+		}
+	}
+	return ps
+}
+
+func (w *Webhook) validate(add addFunc, p string) {
+	if w.URL == "" {
+		add(p+".url", "is required")
+	} else if msg := endpointProblem(w.URL); msg != "" {
+		add(p+".url", "%s", msg)
+	}
+	// As webhook.MinSecretLen: the size of the HMAC-SHA256 output.
+	if v, ok := secretProblems(add, p, "secret", w.SecretFile, w.SecretEnv, true); ok && len(v) < 32 {
+		add(p+"."+secretKey("secret", w.SecretFile), "the secret is %d bytes; it must be at least 32 (e.g. `openssl rand -hex 32`)", len(v))
+	}
+	if w.Timeout < 0 {
+		add(p+".timeout", "must not be negative")
+	}
+}
+
+func (t *Twilio) validate(add addFunc, p string, voice bool) {
+	if t.BaseURL != "" {
+		if msg := endpointProblem(t.BaseURL); msg != "" {
+			add(p+".base_url", "%s", msg)
+		}
+	}
+	if t.AccountSID == "" {
+		add(p+".account_sid", "is required")
+	}
+	secretProblems(add, p, "secret", t.SecretFile, t.SecretEnv, true)
+	switch {
+	case voice && t.From == "":
+		add(p+".from", "is required for voice calls (messaging_service_sid sends text messages only)")
+	case t.From == "" && t.MessagingServiceSID == "":
+		add(p, "needs from or messaging_service_sid")
+	}
+	if t.Timeout < 0 {
+		add(p+".timeout", "must not be negative")
+	}
+}
+
+func (m *SMTP) validate(add addFunc, p string) {
+	if m.Host == "" {
+		add(p+".host", "is required")
+	}
+	switch m.Security {
+	case "", "starttls", "tls":
+	case "none":
+		if m.Host != "" && !loopback(m.Host) {
+			add(p+".security", "none is allowed only for a loopback host, not %q; use starttls or tls", m.Host)
+		}
+	default:
+		add(p+".security", "%q is not one of starttls, tls, none", m.Security)
+	}
+	if m.Port < 0 || m.Port > 65535 {
+		add(p+".port", "%d is not a port", m.Port)
+	}
+	if m.From == "" {
+		add(p+".from", "is required")
+	} else if _, err := mail.ParseAddress(m.From); err != nil {
+		add(p+".from", "%q is not an email address: %v", m.From, err)
+	}
+	_, password := secretProblems(add, p, "password", m.PasswordFile, m.PasswordEnv, m.Username != "")
+	if m.Username == "" && password {
+		add(p+".username", "is required with a password")
+	}
+	if m.Username != "" && m.Security == "none" {
+		add(p+".username", "authentication needs TLS; it cannot be used with security none")
+	}
+	if m.Timeout < 0 {
+		add(p+".timeout", "must not be negative")
+	}
+}
+
+// secretProblems checks the secret at path named by name_file or
+// name_env, reporting it missing when required, and returns it and whether
+// it was read.
+func secretProblems(add addFunc, path, name, file, env string, required bool) ([]byte, bool) {
+	if file != "" && env != "" {
+		add(path+"."+name+"_env", "set %[1]s_file or %[1]s_env, not both", name)
+		return nil, false
+	}
+	key, v, err := readSecret(name, file, env)
+	switch {
+	case err != nil:
+		add(path+"."+key, "%v", err)
+	case key == "":
+		if required {
+			add(path, "needs %[1]s_file or %[1]s_env (never inline)", name)
+		}
+	case len(v) == 0:
+		add(path+"."+key, "%s is empty", file)
+	default:
+		return v, true
+	}
+	return nil, false
+}
+
+// secretKey is the key a secret named by file (or else the environment)
+// comes from.
+func secretKey(name, file string) string {
+	if file != "" {
+		return name + "_file"
+	}
+	return name + "_env"
+}
+
+// endpointProblem says what is wrong with a sender's URL: it must be an
+// absolute https URL, or http to a loopback host; "" when nothing is.
+func endpointProblem(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "":
+		return fmt.Sprintf("%q is not an absolute URL", raw)
+	case u.User != nil:
+		return fmt.Sprintf("%q carries a user name or password; secrets come from secret_file or secret_env", u.Redacted())
+	case u.Scheme == "https", u.Scheme == "http" && loopback(u.Hostname()):
+		return ""
+	}
+	return fmt.Sprintf("%q must be an https URL (http only to a loopback host)", raw)
+}
+
+// loopback reports whether host is localhost or a loopback address.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+func andList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// Outbox writes every message as a JSON line to a file instead of sending
+// it: for the demo, tests and development, never production (the file
+// holds live codes).
+type Outbox struct {
+	// Path of the file, relative to data_dir unless absolute; created 0600.
+	Path string `yaml:"path"`
+}
+
+// Webhook POSTs every message, signed with HMAC-SHA256, to an endpoint of
+// the operator's own.
+type Webhook struct {
+	URL string `yaml:"url"`
+	// SecretFile or SecretEnv holds the signing secret (at least 32
+	// bytes, used byte for byte); never inline.
+	SecretFile string        `yaml:"secret_file"`
+	SecretEnv  string        `yaml:"secret_env"`
+	Timeout    time.Duration `yaml:"timeout"`
+}
+
+// Secret reads the webhook's signing secret.
+func (w *Webhook) Secret() ([]byte, error) {
+	return secretValue(readSecret("secret", w.SecretFile, w.SecretEnv))
+}
+
+// Twilio sends text messages and places voice calls through Twilio's REST
+// API or a service that copies it.
+type Twilio struct {
+	// BaseURL is the API without its version path; empty means Twilio's.
+	BaseURL    string `yaml:"base_url"`
+	AccountSID string `yaml:"account_sid"`
+	// APIKeySID authenticates with an API key instead of the account's
+	// auth token.
+	APIKeySID string `yaml:"api_key_sid"`
+	// SecretFile or SecretEnv holds the API key's secret (or, without
+	// APIKeySID, the auth token); never inline.
+	SecretFile string `yaml:"secret_file"`
+	SecretEnv  string `yaml:"secret_env"`
+	// From is the sending number; voice calls need it.
+	From string `yaml:"from"`
+	// MessagingServiceSID sends text messages through a Messaging Service
+	// instead of From.
+	MessagingServiceSID string        `yaml:"messaging_service_sid"`
+	Timeout             time.Duration `yaml:"timeout"`
+}
+
+// Secret reads the API key's secret or the auth token.
+func (t *Twilio) Secret() (string, error) {
+	b, err := secretValue(readSecret("secret", t.SecretFile, t.SecretEnv))
+	return string(b), err
+}
+
+// SMTP sends email through a mail server over TLS.
+type SMTP struct {
+	Host string `yaml:"host"`
+	// Port zero means 587 for starttls, 465 for tls, 25 for none.
+	Port int `yaml:"port"`
+	// Security is starttls (the default), tls, or none (loopback only).
+	Security string `yaml:"security"`
+	From     string `yaml:"from"`
+	// Username, when set, authenticates with AUTH PLAIN; the password
+	// comes from PasswordFile or PasswordEnv, never inline.
+	Username     string        `yaml:"username"`
+	PasswordFile string        `yaml:"password_file"`
+	PasswordEnv  string        `yaml:"password_env"`
+	HeloName     string        `yaml:"helo_name"`
+	Timeout      time.Duration `yaml:"timeout"`
+}
+
+// Password reads the mail server password; "" when none is configured.
+func (s *SMTP) Password() (string, error) {
+	b, err := secretValue(readSecret("password", s.PasswordFile, s.PasswordEnv))
+	return string(b), err
+}
+
+// readSecret reads a secret from file, without one trailing newline, or
+// from the environment variable env; nil when neither is named. It names
+// the key the secret comes from (name+"_file" or name+"_env").
+func readSecret(name, file, env string) (key string, value []byte, err error) {
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return name + "_file", nil, err
+		}
+		if t, ok := bytes.CutSuffix(b, []byte("\r\n")); ok {
+			return name + "_file", t, nil
+		}
+		return name + "_file", bytes.TrimSuffix(b, []byte("\n")), nil
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return name + "_env", nil, fmt.Errorf("%s is not set", env)
+		}
+		return name + "_env", []byte(v), nil
+	}
+	return "", nil, nil
+}
+
+// secretValue is readSecret's value, or its error prefixed with the key.
+func secretValue(key string, value []byte, err error) ([]byte, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return value, nil
 }
 
 // Phone configures how phone numbers are read and typed (mobile, fixed
@@ -270,7 +682,8 @@ func parse(data []byte, base string) (*File, []Problem) {
 	if f.Phone.DefaultRegion == "" {
 		f.Phone.DefaultRegion = "US"
 	}
-	for _, p := range []*string{&f.GeoIP.AnonymousIP, &f.GeoIP.Country, &f.Policies.Dir, &f.Policies.DecisionLog, &f.Phone.CarrierLookup.SecretFile} {
+	for _, p := range append([]*string{&f.GeoIP.AnonymousIP, &f.GeoIP.Country, &f.Policies.Dir, &f.Policies.DecisionLog,
+		&f.Phone.CarrierLookup.SecretFile}, f.Delivery.secretFiles()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -310,6 +723,7 @@ func (f *File) setDefaults() {
 	def(&f.TLS.Mode, "internal")
 	def(&f.Store.Driver, "sqlite")
 	def(&f.Store.Path, "portcullis.db")
+	def(&f.Codes.KeyFile, "codes.key")
 	def(&f.Log.Level, "info")
 	def(&f.Log.Format, "json")
 	for i := range f.Routes {
@@ -426,6 +840,7 @@ func (f *File) validate() []Problem {
 			add("phone.carrier_lookup."+key, "%v", err)
 		}
 	}
+	ps = append(ps, f.Delivery.validate()...)
 	if f.Store.Driver != "sqlite" {
 		add("store.driver", "%q is not supported (sqlite)", f.Store.Driver)
 	}
@@ -498,6 +913,7 @@ func (f *File) Gateway() gateway.Config {
 			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent},
 		AssertionTTL: f.Identity.AssertionTTL,
 		SupportPhone: f.SupportPhone,
+		Organisation: f.Organisation,
 		PublicPort:   f.Listen.PublicPort,
 	}
 }
@@ -525,8 +941,5 @@ func routeHosts(rs []Route) []string {
 
 // StorePath returns the SQLite file's path.
 func (f *File) StorePath() string {
-	if filepath.IsAbs(f.Store.Path) {
-		return f.Store.Path
-	}
-	return filepath.Join(f.DataDir, f.Store.Path)
+	return f.DataPath(f.Store.Path)
 }

@@ -129,6 +129,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("geoip: {allow_missing: true}\nroutes: [{name: a, host: a.b, upstream: 'http://x'}]"))
 	f.Add([]byte("session: {idle_timeout: -1s}"))
+	f.Add([]byte("geoip: {allow_missing: true}\nroutes: [{name: a, host: a.b, upstream: 'http://x'}]\n" +
+		"delivery: {sms: {outbox: {path: o.jsonl}, twilio: {}}, email: {smtp: {host: h, from: a@b}}, voice: {}}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := Parse(b)
 		if err != nil {

@@ -9,6 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/mail"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,15 +21,19 @@ import (
 	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/facts"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 	"github.com/portcullis/portcullis/policies"
 )
 
 const adminUsage = `usage:
-  portcullis admin user add    --config FILE --username NAME [--name "Display Name"] [--products a,b]   (password on stdin)
+  portcullis admin user add    --config FILE --username NAME [--name "Display Name"] [--products a,b]
+                               [--phone NUMBER] [--email ADDRESS]   (password on stdin)
   portcullis admin user list   --config FILE
   portcullis admin user unlock --config FILE --username NAME
+  portcullis admin user phone  --config FILE --username NAME --phone NUMBER
+                               (replace the security phone once the person is verified offline; --phone "" removes it)
   portcullis admin keys list   --config FILE
   portcullis admin keys rotate --config FILE     (a new signing key; the old one stays published until it can sign nothing still valid)
 `
@@ -42,11 +51,21 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	username := fs.String("username", "", "username")
 	display := fs.String("name", "", "display name (add)")
 	products := fs.String("products", "", "comma-separated route names the customer holds (add)")
+	phoneNumber := fs.String("phone", "", "security phone, where codes go; read in phone.default_region unless it starts with + (add, phone)")
+	email := fs.String("email", "", "email address, where notices go (add)")
 	cfg, db, err := openConfigStore(ctx, fs, args[2:])
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	logger, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	phones, err := newPhones(cfg.Phone, logger)
+	if err != nil {
+		return err
+	}
 	switch args[1] {
 	case "add":
 		password, err := readPassword(stdin)
@@ -65,8 +84,8 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return fmt.Errorf("password rules: %w", err)
 		}
-		u, err := addUser(ctx, db, hasher, engine.PasswordRules(), newUser{username: *username, name: *display, password: password,
-			products: splitList(*products)}, time.Now())
+		u, err := addUser(ctx, db, hasher, engine.PasswordRules(), phones, newUser{username: *username, name: *display, password: password,
+			products: splitList(*products), phone: *phoneNumber, email: *email}, time.Now())
 		if err != nil {
 			return err
 		}
@@ -96,6 +115,12 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return nil
 		}
 		fmt.Fprintf(stdout, "unlocked %s\n", u.Username)
+	case "phone":
+		if !flagGiven(fs, "phone") {
+			fmt.Fprint(stderr, adminUsage)
+			return errors.New(`admin user phone: --phone is required (--phone "" removes the security phone)`)
+		}
+		return setSecurityPhone(ctx, db, phones, logger, *username, *phoneNumber, time.Now(), stdout)
 	default:
 		fmt.Fprint(stderr, adminUsage)
 		return fmt.Errorf("unknown admin command %q", args[1])
@@ -113,10 +138,11 @@ func readPassword(r io.Reader) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// newUser is a profile to create.
+// newUser is a profile to create. Phone and email may be empty.
 type newUser struct {
 	username, name, password string
 	products                 []string
+	phone, email             string
 }
 
 func splitList(s string) []string {
@@ -154,16 +180,31 @@ func knownProducts(cfg *config.File, products []string) error {
 }
 
 // addUser creates a customer profile after checking the username and
-// password rules.
+// password rules, the security phone (stored in E.164) and the email
+// address.
 func addUser(ctx context.Context, users interface {
 	CreateUser(context.Context, store.User) error
-}, hasher *credential.Hasher, rules policies.PasswordRules, nu newUser, now time.Time) (store.User, error) {
+}, hasher *credential.Hasher, rules policies.PasswordRules, phones facts.Phones, nu newUser, now time.Time) (store.User, error) {
 	name, password := credential.CanonicalUsername(nu.username), nu.password
 	if err := credential.ValidUsername(name); err != nil {
 		return store.User{}, fmt.Errorf("username: %w", err)
 	}
 	if err := rules.Check(password); err != nil {
 		return store.User{}, fmt.Errorf("password: %w", err)
+	}
+	var phone, email string
+	if nu.phone != "" {
+		_, e164, err := phones.Classify(ctx, nu.phone)
+		if err != nil {
+			return store.User{}, fmt.Errorf("--phone %q: %w", nu.phone, err)
+		}
+		phone = e164
+	}
+	if nu.email != "" {
+		var err error
+		if email, err = emailAddress(nu.email); err != nil {
+			return store.User{}, err
+		}
 	}
 	hash, err := hasher.Hash(ctx, password)
 	if err != nil {
@@ -174,7 +215,7 @@ func addUser(ctx context.Context, users interface {
 		return store.User{}, err
 	}
 	u := store.User{ID: "u_" + hex.EncodeToString(id), Username: name, DisplayName: nu.name,
-		PasswordHash: hash, Products: nu.products, CreatedAt: now, UpdatedAt: now}
+		PasswordHash: hash, Products: nu.products, SecurityPhone: phone, Email: email, CreatedAt: now, UpdatedAt: now}
 	if err := users.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return store.User{}, fmt.Errorf("username %q is taken", name)
@@ -182,6 +223,74 @@ func addUser(ctx context.Context, users interface {
 		return store.User{}, err
 	}
 	return u, nil
+}
+
+// emailAddress checks an address typed for a profile: the address alone,
+// as net/mail reads it, without a display name or angle brackets.
+func emailAddress(raw string) (string, error) {
+	a, err := mail.ParseAddress(raw)
+	if err != nil {
+		return "", fmt.Errorf("--email %q: %w", raw, err)
+	}
+	if a.Name != "" || a.Address != strings.TrimSpace(raw) {
+		return "", fmt.Errorf("--email %q: give the address alone, like alice@example.com, without a display name", raw)
+	}
+	return a.Address, nil
+}
+
+// setSecurityPhone replaces the profile's security phone with raw (typed
+// through the classifier, stored in E.164), or removes it when raw is
+// empty. The change is logged with who made it: the operating-system user
+// running the command. The number is logged masked.
+func setSecurityPhone(ctx context.Context, db interface {
+	UserByName(context.Context, string) (store.User, error)
+	SetSecurityPhone(context.Context, string, string, time.Time) error
+}, phones facts.Phones, logger *slog.Logger, username, raw string, now time.Time, stdout io.Writer) error {
+	u, err := db.UserByName(ctx, credential.CanonicalUsername(username))
+	if err != nil {
+		return fmt.Errorf("phone %q: %w", username, err)
+	}
+	var e164 string
+	var pf policies.PhoneFacts
+	if raw != "" {
+		if pf, e164, err = phones.Classify(ctx, raw); err != nil {
+			return fmt.Errorf("--phone %q: %w", raw, err)
+		}
+	}
+	if err := db.SetSecurityPhone(ctx, u.ID, e164, now); err != nil {
+		return fmt.Errorf("phone %q: %w", username, err)
+	}
+	attrs := []any{"username", u.Username, "user_id", u.ID, "by", osUser(), "at", now.UTC(), "replaced", u.SecurityPhone != ""}
+	if e164 == "" {
+		logger.Info("security phone removed by an administrator", attrs...)
+		fmt.Fprintf(stdout, "removed the security phone of %s\n", u.Username)
+		return nil
+	}
+	logger.Info("security phone set by an administrator", append(attrs, "phone", pf.Masked, "line_type", pf.LineType)...)
+	fmt.Fprintf(stdout, "security phone of %s is now %s (%s)\n", u.Username, pf.Masked, pf.LineType)
+	return nil
+}
+
+// osUser names the operating-system user running the command, for the
+// audit log.
+func osUser() string {
+	u, err := user.Current()
+	if err != nil {
+		return "uid " + strconv.Itoa(os.Getuid())
+	}
+	return u.Username + " (uid " + u.Uid + ")"
+}
+
+// flagGiven reports whether the flag was set on the command line, even to
+// "".
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			given = true
+		}
+	})
+	return given
 }
 
 func cmdAdminKeys(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {

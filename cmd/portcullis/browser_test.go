@@ -22,12 +22,16 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/portcullis/portcullis/gateway/notify"
+	"github.com/portcullis/portcullis/plugins/delivery/outbox"
 )
 
 // TestBrowserSignInAcrossHosts signs in to the demo with a real Chromium: the
-// HTML form on the login host, the redirect chain back to the app under the
-// gateway's page CSP and its __Host- cookies, single sign-on to the second
-// app, and a sign-out that ends the login on every host.
+// HTML form on the login host, the step-up by a code read from the demo's
+// outbox, the redirect chain back to the app under the gateway's page CSP
+// and its __Host- cookies, single sign-on to the second app, and a sign-out
+// that ends the login on every host.
 //
 // It needs Chromium ($PORTCULLIS_CHROMIUM, /usr/bin/chromium or chromium on
 // the PATH). Without one it is skipped, except under CI, where it fails.
@@ -128,8 +132,10 @@ func TestBrowserSignInAcrossHosts(t *testing.T) {
 	}
 	t.Logf("screenshot of the login page: %s", filepath.Join(shotDir, "login.png"))
 
-	// 2. Signing in with the form ends on the page asked for, on the app's
-	// host: the POST, authorize, callback and the app, all in the browser.
+	// 2. Signing in with the form from this new device asks for a security
+	// code. The one texted (written to the demo's outbox) ends on the page
+	// asked for, on the app's host: the POST, the step-up, authorize,
+	// callback and the app, all in the browser.
 	if err := chromedp.Do(bctx,
 		chromedp.SendKeys(chromedp.ID("username"), "alice"),
 		chromedp.SendKeys(chromedp.ID("password"), "wonderland-demo-42"),
@@ -141,8 +147,31 @@ func TestBrowserSignInAcrossHosts(t *testing.T) {
 		fail("submit the sign-in form: %v", err)
 	}
 	t.Logf("document requests: %q", blog.takeDocuments())
+	if want := loginOrigin + "/.portcullis/step-up"; resp.URL != want || resp.Status != 200 {
+		fail("after the password: %d %s, want 200 %s", resp.Status, resp.URL, want)
+	}
+	resp, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`button[name="method"][value="sms"]`)))
+	if err != nil {
+		fail("ask for a code by text: %v", err)
+	}
+	if resp.Status != 200 {
+		fail("after asking for a code: %d %s", resp.Status, resp.URL)
+	}
+	msg, err := outbox.Last(filepath.Join(dir, "outbox.jsonl"), outbox.Filter{Purpose: notify.PurposeLogin, Channel: notify.SMS})
+	if err != nil {
+		fail("read the code: %v", err)
+	}
+	code, _, _ := strings.Cut(msg.Text, " ")
+	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.ID("code"), code)); err != nil {
+		fail("type the code: %v", err)
+	}
+	resp, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`form[action="/.portcullis/step-up/verify"] button[type="submit"]`)))
+	if err != nil {
+		fail("submit the code: %v", err)
+	}
+	t.Logf("document requests: %q", blog.takeDocuments())
 	if resp.URL != autoWhoami || resp.Status != 200 {
-		fail("after signing in: %d %s, want 200 %s", resp.Status, resp.URL, autoWhoami)
+		fail("after the code: %d %s, want 200 %s", resp.Status, resp.URL, autoWhoami)
 	}
 	who, err := whoamiAt(bctx, autoWhoami)
 	if err != nil {

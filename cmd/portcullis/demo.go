@@ -23,11 +23,18 @@ import (
 	"github.com/portcullis/portcullis/sampleapp"
 )
 
-// demoCustomers are the sample customers the demo creates.
+// demoCustomers are the sample customers the demo creates. Alice and
+// carol have US numbers from the range kept for fiction (555-0100 to
+// 555-0199), which the number plan types fixed_line_or_mobile: codes go by
+// text and call. Bob's is libphonenumber's example UK VoIP number (+44 56),
+// which the policies send no code to.
 var demoCustomers = []newUser{
-	{username: "alice", name: "Alice Liddell", password: "wonderland-demo-42", products: []string{"savings", "carloans"}},
-	{username: "bob", name: "Bob Cratchit", password: "counting-house-42", products: []string{"savings"}},
-	{username: "carol", name: "Carol Danvers", password: "higher-further-42", products: []string{"carloans"}},
+	{username: "alice", name: "Alice Liddell", password: "wonderland-demo-42", products: []string{"savings", "carloans"},
+		phone: "+1 201-555-0123"},
+	{username: "bob", name: "Bob Cratchit", password: "counting-house-42", products: []string{"savings"},
+		phone: "+44 56 1234 5678"},
+	{username: "carol", name: "Carol Danvers", password: "higher-further-42", products: []string{"carloans"},
+		phone: "+1 201-555-0147"},
 }
 
 // demoApps are the sample legacy apps, each on its own host.
@@ -80,9 +87,6 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := seedCustomers(ctx, a, logger); err != nil {
 			return err
 		}
-		if err := touch(filepath.Join(dir, "outbox.jsonl")); err != nil {
-			return err
-		}
 		client, err := pinnedClient(a.rootPEM, *addr)
 		if err != nil {
 			return err
@@ -121,6 +125,10 @@ geoip:
   country: %q
 policies:
   decision_log: %q
+delivery:
+  sms:   { outbox: { path: outbox.jsonl } }
+  voice: { outbox: { path: outbox.jsonl } }
+  email: { outbox: { path: outbox.jsonl } }
 log:
   level: info
   format: text
@@ -142,7 +150,7 @@ func seedCustomers(ctx context.Context, a *app, logger *slog.Logger) error {
 		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if _, err := addUser(ctx, a.store, a.server.Hasher(), a.policy.PasswordRules(), c, time.Now()); err != nil {
+		if _, err := addUser(ctx, a.store, a.server.Hasher(), a.policy.PasswordRules(), a.phones, c, time.Now()); err != nil {
 			return fmt.Errorf("demo customer %s: %w", c.username, err)
 		}
 		logger.Info("demo customer created", "username", c.username)
@@ -171,14 +179,6 @@ func portOf(addr string) string {
 		return ":" + p
 	}
 	return ""
-}
-
-func touch(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 // displayPath is dir as the person should type it: relative to the working
@@ -212,18 +212,32 @@ Portcullis demo is running.
     Car loans   https://auto.localhost%[2]s/
   Sign in as alice / wonderland-demo-42   (also bob / counting-house-42, carol / higher-further-42)
 
+  A new device is asked for a security code. Texts, calls and emails are not sent: they are
+  written to %[1]s/outbox.jsonl, so read the code with
+    tail -1 %[1]s/outbox.jsonl
+
   From a terminal:
     curl --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 https://bank.localhost%[2]s/whoami
     curl --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 -c jar -b jar \
          -H 'Content-Type: application/json' -d '{"username":"alice","password":"wonderland-demo-42"}' \
-         https://bank.localhost%[2]s/.portcullis/api/v1/login
+         https://bank.localhost%[2]s/.portcullis/api/v1/login          # step_up_required
+    curl --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 -c jar -b jar \
+         -H 'Content-Type: application/json' -d '{"method":"sms"}' \
+         https://bank.localhost%[2]s/.portcullis/api/v1/step-up/send    # code_sent
+    code=$(tail -1 %[1]s/outbox.jsonl | sed 's/.*"text":"\([0-9]*\).*/\1/')
+    curl --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 -c jar -b jar \
+         -H 'Content-Type: application/json' -d '{"method":"code","code":"'$code'","remember_device":true}' \
+         https://bank.localhost%[2]s/.portcullis/api/v1/step-up/verify  # authenticated
     curl --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 -b jar https://bank.localhost%[2]s/whoami
+  With remember_device the next login from this jar skips the code. Bob's security phone is a
+  VoIP number, which gets no codes, so he has no step-up: his login answers step_up_unavailable
+  (call us), as the policy data's step_up.allow_without_second_factor is false.
 
   Logins over a VPN or Tor are refused (the demo database flags 127.0.0.2 and 127.0.0.3):
     curl --interface 127.0.0.2 --cacert %[1]s/ca.pem --resolve bank.localhost:%[3]s:127.0.0.1 \
          -H 'Content-Type: application/json' -d '{"username":"alice","password":"wonderland-demo-42"}' \
          https://bank.localhost%[2]s/.portcullis/api/v1/login
 
-  State (SQLite store, local CA, message outbox, decisions.jsonl) is kept in %[1]s/. Ctrl-C stops.
+  State (SQLite store, local CA, outbox.jsonl, decisions.jsonl) is kept in %[1]s/. Ctrl-C stops.
 `, rel, port, p)
 }

@@ -3,7 +3,7 @@
 //	portcullis serve --config FILE      run the gateway
 //	portcullis check --config FILE      report every problem in a configuration
 //	portcullis demo [--data DIR]        gateway + sample apps + sample customers
-//	portcullis admin user add|list|unlock --config FILE ...
+//	portcullis admin user add|list|unlock|phone --config FILE ...
 //	portcullis policy test [DIR] | eval --point POINT --input FILE
 package main
 
@@ -26,7 +26,8 @@ commands:
   serve  --config FILE            run the gateway
   check  --config FILE            check a configuration, reporting every problem
   demo   [--data DIR] [--addr A]  run the gateway with sample apps and customers
-  admin  user add|list|unlock     manage customer profiles (--config FILE)
+  admin  user add|list|unlock|phone
+                                  manage customer profiles and their security phones (--config FILE)
   admin  keys list|rotate         list or rotate the assertion signing keys (--config FILE)
   policy test [DIR]               run the Rego policy tests
   policy eval --point P --input F decide one input and show which rules fired

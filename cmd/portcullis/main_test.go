@@ -6,17 +6,21 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/gateway/notify"
+	"github.com/portcullis/portcullis/plugins/delivery/outbox"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
 
@@ -86,8 +90,12 @@ func startDemo(t *testing.T, ctx context.Context) (addr, dir string) {
 }
 
 // TestDemo runs the demo as the README does and follows the README's curl
-// session: no session redirects to sign-in; after the API login as alice,
-// /whoami on the savings app reports alice with a verified assertion.
+// session: no session redirects to sign-in; the API login as alice, from a
+// device the gateway does not know, asks for a step-up; the code sent by
+// text lands in the outbox and verifies, registering the device; /whoami on
+// the savings app then reports alice with a verified assertion, and her next
+// login skips the code. Bob, whose only phone is VoIP, has no step-up to
+// offer and signs in with his password.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole demo")
@@ -127,16 +135,39 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("whoami without a session: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 
-	resp, err = client.Post("https://bank.localhost:"+port+"/.portcullis/api/v1/login", "application/json",
-		strings.NewReader(`{"username":"alice","password":"wonderland-demo-42"}`))
+	api := func(c *http.Client, path, body string) (int, demoAnswer) {
+		t.Helper()
+		resp, err := c.Post("https://bank.localhost:"+port+"/.portcullis/api/v1/"+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a demoAnswer
+		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return resp.StatusCode, a
+	}
+	const aliceLogin = `{"username":"alice","password":"wonderland-demo-42"}`
+	if code, a := api(client, "login", aliceLogin); code != http.StatusForbidden || a.Status != "step_up_required" ||
+		!slices.Equal(a.StepUp, []string{"sms", "voice"}) {
+		t.Fatalf("alice's first login: %d %+v, want 403 step_up_required offering sms and voice", code, a)
+	}
+	if code, a := api(client, "step-up/send", `{"method":"sms"}`); code != http.StatusOK || a.Status != "code_sent" || a.Channel != "sms" {
+		t.Fatalf("send a code by text: %d %+v", code, a)
+	}
+	outboxPath := filepath.Join(dir, "outbox.jsonl")
+	msg, err := outbox.Last(outboxPath, outbox.Filter{Purpose: notify.PurposeLogin, Channel: notify.SMS})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var login struct{ Status string }
-	json.NewDecoder(resp.Body).Decode(&login)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || login.Status != "authenticated" {
-		t.Fatalf("login: %d %+v", resp.StatusCode, login)
+	code, _, _ := strings.Cut(msg.Text, " ")
+	if msg.To != "+12015550123" || len(code) != 6 {
+		t.Fatalf("outbox message %+v, want a 6-digit code to alice's security phone", msg)
+	}
+	if c, a := api(client, "step-up/verify", `{"method":"code","code":"`+code+`","remember_device":true}`); c != http.StatusOK ||
+		a.Status != "authenticated" || !a.DeviceRegistered {
+		t.Fatalf("verify the code from the outbox: %d %+v", c, a)
 	}
 
 	resp, err = client.Get(whoami)
@@ -157,6 +188,27 @@ func TestDemo(t *testing.T) {
 	}
 	if who.App != "savings" || who.User != "alice" || !who.Assertion.Verified {
 		t.Fatalf("whoami after login: %+v", who)
+	}
+	// The registered device skips the code next time.
+	if c, a := api(client, "login", aliceLogin); c != http.StatusOK || a.Status != "authenticated" {
+		t.Fatalf("alice's login from the registered device: %d %+v", c, a)
+	}
+	// Bob's VoIP number gets no codes, so he has no step-up to be offered,
+	// and the shipped step_up.allow_without_second_factor decides: the
+	// password alone, or step_up_unavailable.
+	bobJar, _ := cookiejar.New(nil)
+	bob := *client
+	bob.Jar = bobJar
+	c, a := api(&bob, "login", `{"username":"bob","password":"counting-house-42"}`)
+	if shippedAllowWithoutSecondFactor(t) {
+		if c != http.StatusOK || a.Status != "authenticated" {
+			t.Fatalf("bob's login: %d %+v, want authenticated by password alone", c, a)
+		}
+	} else if c != http.StatusForbidden || a.Reason != "step_up_unavailable" {
+		t.Fatalf("bob's login: %d %+v, want 403 step_up_unavailable", c, a)
+	}
+	if _, err := outbox.Last(outboxPath, outbox.Filter{Purpose: notify.PurposeLogin, To: "+445612345678"}); !errors.Is(err, outbox.ErrNoMessage) {
+		t.Fatalf("a code went to bob's VoIP number: %v", err)
 	}
 
 	// The demo's GeoIP database flags 127.0.0.2 as an anonymous VPN.
@@ -181,6 +233,38 @@ func TestDemo(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "decisions.jsonl")); err != nil || !strings.Contains(string(b), "ip_anonymous_vpn") {
 		t.Fatalf("decision log lacks the refusal: %v", err)
 	}
+}
+
+// shippedAllowWithoutSecondFactor is step_up.allow_without_second_factor in
+// the policy data built into the binary.
+func shippedAllowWithoutSecondFactor(t *testing.T) bool {
+	t.Helper()
+	b, err := os.ReadFile("../../rego/data.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data struct {
+		Portcullis struct {
+			Config struct {
+				StepUp struct {
+					AllowWithoutSecondFactor bool `json:"allow_without_second_factor"`
+				} `json:"step_up"`
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &data); err != nil {
+		t.Fatal(err)
+	}
+	return data.Portcullis.Config.StepUp.AllowWithoutSecondFactor
+}
+
+// demoAnswer is what the demo test reads of the JSON API's answers.
+type demoAnswer struct {
+	Status           string
+	Reason           string
+	StepUp           []string `json:"step_up"`
+	Channel          string
+	DeviceRegistered bool `json:"device_registered"`
 }
 
 func TestPolicyCommands(t *testing.T) {

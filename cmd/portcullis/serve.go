@@ -24,7 +24,12 @@ import (
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/store"
+	"github.com/portcullis/portcullis/plugins/delivery/outbox"
+	"github.com/portcullis/portcullis/plugins/delivery/smtp"
+	"github.com/portcullis/portcullis/plugins/delivery/twilio"
+	"github.com/portcullis/portcullis/plugins/delivery/webhook"
 	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/phone"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
@@ -83,6 +88,7 @@ type app struct {
 	server  *gateway.Server
 	policy  *policies.Engine
 	signer  *assertion.Signer
+	phones  *phone.Classifier
 	rootPEM []byte
 }
 
@@ -103,7 +109,12 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	defer closeLog()
-	deps := gateway.Deps{Users: db, Hits: db, Sessions: db, Records: db, Signer: signer, Policy: engine, Logger: logger}
+	codeKey, err := loadCodeKey(cfg.CodeKeyPath())
+	if err != nil {
+		return err
+	}
+	deps := gateway.Deps{Users: db, Hits: db, Sessions: db, Records: db, Devices: db, Factors: db,
+		CodeKey: codeKey, Signer: signer, Policy: engine, Logger: logger}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.GeoIP.AnonymousIP != "" {
@@ -123,6 +134,11 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	deps.Phones = phones
+	sender, err := newSender(cfg, logger)
+	if err != nil {
+		return err
+	}
+	deps.Sender = sender
 	if cfg.Policies.Dir != "" && *cfg.Policies.Watch {
 		go engine.Watch(ctx, time.Second)
 	}
@@ -223,7 +239,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return nil
 	})
 	if ready != nil {
-		if err := ready(&app{store: db, server: srv, policy: engine, signer: signer, rootPEM: mgr.RootPEM()}); err != nil {
+		if err := ready(&app{store: db, server: srv, policy: engine, signer: signer, phones: phones, rootPEM: mgr.RootPEM()}); err != nil {
 			return err
 		}
 	}
@@ -274,6 +290,66 @@ func newPhones(c config.Phone, logger *slog.Logger) (*phone.Classifier, error) {
 	return p, nil
 }
 
+// newSender builds the router that sends each channel's messages with the
+// plugin configured for it. A channel without one sends nothing; with none
+// at all no security code can be sent, and the start-up says so.
+func newSender(cfg *config.File, logger *slog.Logger) (notify.Router, error) {
+	router := notify.Router{}
+	outboxes := map[string]notify.Sender{} // by path: one file, one sender
+	for _, c := range cfg.Delivery.Channels() {
+		var s notify.Sender
+		var err error
+		if c.Outbox != nil {
+			path := cfg.DataPath(c.Outbox.Path)
+			if s = outboxes[path]; s == nil {
+				logger.Warn("messages are written to an outbox file, not delivered; it holds live security codes", "path", path)
+				s, err = outbox.New(outbox.Config{Path: path, Logger: logger})
+				outboxes[path] = s
+			}
+		} else {
+			s, err = newChannelSender(c, logger)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("delivery.%s: %w", c.Name, err)
+		}
+		router[c.Name] = s
+	}
+	if len(router) == 0 {
+		logger.Warn("no delivery configured: security codes cannot be sent, and a step-up by code answers code_not_sent")
+	}
+	return router, nil
+}
+
+// newChannelSender builds the webhook, Twilio or SMTP sender a channel
+// names (the config package checked that it names one).
+func newChannelSender(c config.NamedChannel, logger *slog.Logger) (notify.Sender, error) {
+	switch {
+	case c.Webhook != nil:
+		secret, err := c.Webhook.Secret()
+		if err != nil {
+			return nil, fmt.Errorf("webhook: %w", err)
+		}
+		return webhook.New(webhook.Config{URL: c.Webhook.URL, Secret: secret, Timeout: c.Webhook.Timeout, Logger: logger})
+	case c.Twilio != nil:
+		t := c.Twilio
+		secret, err := t.Secret()
+		if err != nil {
+			return nil, fmt.Errorf("twilio: %w", err)
+		}
+		return twilio.New(twilio.Config{BaseURL: t.BaseURL, AccountSID: t.AccountSID, APIKeySID: t.APIKeySID, Secret: secret,
+			From: t.From, MessagingServiceSID: t.MessagingServiceSID, Timeout: t.Timeout, Logger: logger})
+	case c.SMTP != nil:
+		m := c.SMTP
+		password, err := m.Password()
+		if err != nil {
+			return nil, fmt.Errorf("smtp: %w", err)
+		}
+		return smtp.New(smtp.Config{Host: m.Host, Port: m.Port, Security: m.Security, From: m.From, Username: m.Username,
+			Password: password, HeloName: m.HeloName, Timeout: m.Timeout, Logger: logger})
+	}
+	return nil, errors.New("no sender")
+}
+
 // certsConfig is the TLS part of cfg.
 func certsConfig(cfg *config.File) certs.Config {
 	return certs.Config{Mode: cfg.TLS.Mode, DataDir: cfg.DataDir, Hosts: cfg.Hosts(),
@@ -295,13 +371,20 @@ func openStore(ctx context.Context, cfg *config.File, logger *slog.Logger) (*sql
 }
 
 // secretFiles are the files of cfg that hold secrets: the store (signing
-// keys, password hashes) with its -wal and -shm, the private keys and the
-// carrier lookup's API secret.
+// keys, password hashes) with its -wal and -shm, the code key, the private
+// keys, the carrier lookup's and the delivery plugins' secrets, and outbox
+// files (they hold security codes).
 func secretFiles(cfg *config.File) []string {
 	db := cfg.StorePath()
-	files := append([]string{db, db + "-wal", db + "-shm"}, certs.KeyFiles(certsConfig(cfg))...)
+	files := append([]string{db, db + "-wal", db + "-shm", cfg.CodeKeyPath()}, certs.KeyFiles(certsConfig(cfg))...)
 	if f := cfg.Phone.CarrierLookup.SecretFile; f != "" {
 		files = append(files, f)
+	}
+	files = append(files, cfg.Delivery.SecretFiles()...)
+	for _, c := range cfg.Delivery.Channels() {
+		if c.Outbox != nil {
+			files = append(files, cfg.DataPath(c.Outbox.Path)) // it holds security codes
+		}
 	}
 	return files
 }
