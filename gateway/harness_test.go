@@ -158,6 +158,8 @@ type setup struct {
 	// sender, when set, is given the gateway's messages after the outbox
 	// has recorded them (it may fail them).
 	sender notify.Sender
+	// carrier, when set, is the phone classifier's carrier lookup.
+	carrier phone.CarrierLookup
 }
 
 // withSharedStore makes the harness use the SQLite file at path.
@@ -253,7 +255,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	if st.wrapStore != nil {
 		gwStore = st.wrapStore(db)
 	}
-	phones, err := phone.New(phone.Config{DefaultRegion: "US"})
+	phones, err := phone.New(phone.Config{DefaultRegion: "US", Carrier: st.carrier})
 	if err != nil {
 		t.Fatal(err)
 	}

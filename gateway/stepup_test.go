@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/device"
 	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/session"
+	"github.com/portcullis/portcullis/plugins/phone"
 )
 
 // bobPhone is a US number libphonenumber types fixed_line_or_mobile, which
@@ -140,6 +143,11 @@ func TestStepUpRegistersTheDevice(t *testing.T) {
 	}
 	if !hasCookie(resp, device.Cookie) || !hasCookie(resp, "__Host-portcullis") {
 		t.Fatal("verify set no device or session cookie")
+	}
+	for _, c := range b.Jar.Cookies(mustURL(t, h.url(loginHost, "/"))) {
+		if c.Name == session.PendingCookie {
+			t.Fatal("the pending cookie outlived the step-up")
+		}
 	}
 	b.mustReach(bankHost)
 	if got := h.bank.last(t).Header.Get("X-Portcullis-Auth-Methods"); got != "pwd,sms" {
@@ -798,5 +806,93 @@ func TestNoUsableStepUpCallsSupport(t *testing.T) {
 	}
 	if n := len(h.outbox.messages()); n != 0 {
 		t.Fatalf("%d messages sent", n)
+	}
+}
+
+// What a login from an unknown device is offered follows the security
+// phone's line type, read from libphonenumber's own example numbers.
+func TestStepUpFollowsTheLineType(t *testing.T) {
+	h := newHarness(t)
+	for i, tc := range []struct {
+		regions string
+		typ     phonenumbers.PhoneNumberType
+		want    string // methods offered, or the refusal
+	}{
+		{"GB", phonenumbers.MOBILE, "sms,voice"},
+		{"DE", phonenumbers.MOBILE, "sms,voice"},
+		{"IN", phonenumbers.MOBILE, "sms,voice"},
+		{"GB", phonenumbers.FIXED_LINE, "voice"},
+		{"FR", phonenumbers.FIXED_LINE, "voice"},
+		{"US", phonenumbers.FIXED_LINE_OR_MOBILE, "sms,voice"},
+		{"GB", phonenumbers.VOIP, "step_up_unavailable"},
+		{"NL,SE,AU", phonenumbers.VOIP, "step_up_unavailable"},
+		{"US", phonenumbers.TOLL_FREE, "step_up_unavailable"},
+		{"GB", phonenumbers.PREMIUM_RATE, "step_up_unavailable"},
+		{"GB,FR,BE,HK,MY", phonenumbers.SHARED_COST, "step_up_unavailable"},
+	} {
+		name := fmt.Sprintf("cust%d", i)
+		num := exampleNumber(t, tc.regions, tc.typ)
+		h.addPhoneUser(name, "customer-test-42", num)
+		_, a := h.client(true).login(name, "customer-test-42")
+		got := strings.Join(a.StepUp, ",")
+		if a.Reason != "step_up_required" {
+			got = a.Reason
+		}
+		if got != tc.want {
+			t.Errorf("%s %v (%s): %s, want %s", tc.regions, tc.typ, num, got, tc.want)
+		}
+	}
+}
+
+// carrierAPI is a carrier-data provider's HTTP API answering lineType for
+// every number after delay, or 503 when lineType is empty.
+func carrierAPI(t *testing.T, lineType string, delay time.Duration) phone.CarrierLookup {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+		if lineType == "" {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, `{"line_type":%q}`, lineType)
+	}))
+	t.Cleanup(srv.Close)
+	l, err := phone.NewHTTPCarrierLookup(phone.HTTPCarrierConfig{URL: srv.URL + "/v1/{e164}", Field: "line_type", Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// With a carrier lookup, a US number the number plan cannot type is refused
+// when the carrier says VoIP, and when the lookup is down or too slow: it
+// never fails open.
+func TestCarrierLookupRefusesVoIPAndFailsClosed(t *testing.T) {
+	for name, tc := range map[string]struct {
+		lineType string
+		delay    time.Duration
+		want     string
+	}{
+		"carrier says voip":   {"voip", 0, "step_up_unavailable"},
+		"lookup down":         {"", 0, "step_up_unavailable"},
+		"lookup too slow":     {"mobile", 2 * time.Second, "step_up_unavailable"},
+		"carrier says mobile": {"mobile", 0, "sms,voice"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, func(s *setup) { s.carrier = carrierAPI(t, tc.lineType, tc.delay) })
+			h.addPhoneUser("bob", "builder-test-42", bobPhone)
+			_, a := h.client(true).login("bob", "builder-test-42")
+			got := strings.Join(a.StepUp, ",")
+			if a.Reason != "step_up_required" {
+				got = a.Reason
+			}
+			if got != tc.want {
+				t.Fatalf("login: %+v, want %s", a, tc.want)
+			}
+		})
 	}
 }
