@@ -627,6 +627,14 @@ func TestAuthenticatorApp(t *testing.T) {
 	if _, a := b3.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "totp", "code": fresh}); a.Status == "authenticated" {
 		t.Fatal("a replayed authenticator code was accepted")
 	}
+	// Listed without its secret, and removable (with a notice).
+	var listed struct {
+		Factors []map[string]any `json:"factors"`
+	}
+	if err := json.NewDecoder(b2.get(loginHost, "/.portcullis/api/v1/factors").Body).Decode(&listed); err != nil || len(listed.Factors) != 1 ||
+		listed.Factors[0]["kind"] != "totp" || listed.Factors[0]["secret"] != nil {
+		t.Fatalf("factors: %+v %v", listed, err)
+	}
 	// Wrong codes use up the step-up's tries like texted codes do.
 	for range 5 {
 		b3.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "totp", "code": "000000"})
@@ -634,6 +642,16 @@ func TestAuthenticatorApp(t *testing.T) {
 	h.clock.Add(31 * time.Second)
 	if _, a := b3.postJSON(loginHost, "/.portcullis/api/v1/step-up/verify", map[string]any{"method": "totp", "code": totpCode()}); a.Status == "authenticated" {
 		t.Fatal("the right code passed after the tries were used up")
+	}
+	notices := len(h.outbox.messages())
+	if resp, a := b2.postJSON(loginHost, "/.portcullis/api/v1/factors/remove", map[string]string{"id": listed.Factors[0]["id"].(string)}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("remove the app: %d %+v", resp.StatusCode, a)
+	}
+	if len(h.outbox.messages()) != notices+1 {
+		t.Fatal("no notice of the removed factor")
+	}
+	if _, a := h.client(true).login("bob", "builder-test-42"); strings.Join(a.StepUp, ",") != "sms,voice" {
+		t.Fatalf("methods after removing the app: %v", a.StepUp)
 	}
 }
 

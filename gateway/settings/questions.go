@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/portcullis/portcullis/gateway/credential"
 	"github.com/portcullis/portcullis/gateway/store"
@@ -92,4 +93,61 @@ func questionsMessage(err error) string {
 		return "Give a different answer to each question."
 	}
 	return "Choose questions from the list."
+}
+
+type removeFactorRequest struct {
+	ID string `json:"id"`
+}
+
+// apiFactors lists the second factors enrolled (never their secrets).
+func (s *Room) apiFactors(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	fs, err := s.Factors.FactorsOf(r.Context(), id.User.ID)
+	if err != nil {
+		return web.Unavailable(err)
+	}
+	type view struct {
+		ID         string    `json:"id"`
+		Kind       string    `json:"kind"`
+		Name       string    `json:"name"`
+		CreatedAt  time.Time `json:"created_at"`
+		LastUsedAt time.Time `json:"last_used_at"`
+	}
+	out := make([]view, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, view{f.ID, f.Kind, f.Name, f.CreatedAt, f.LastUsedAt})
+	}
+	web.WriteJSON(w, http.StatusOK, struct {
+		Status  string `json:"status"`
+		Factors []view `json:"factors"`
+	}{"ok", out})
+	return nil
+}
+
+// apiRemoveFactor removes a second factor after the settings point allows a
+// two-factor change, and tells the person.
+func (s *Room) apiRemoveFactor(w http.ResponseWriter, r *http.Request) error {
+	var req removeFactorRequest
+	if err := web.DecodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	id, err := s.signedIn(r)
+	if err != nil {
+		return err
+	}
+	if err := s.allowed(w, r, id, "two_factor"); err != nil {
+		return err
+	}
+	if err := s.TOTP.DeleteFactor(r.Context(), id.User.ID, req.ID); errors.Is(err, store.ErrNotFound) {
+		return &web.Error{Status: http.StatusNotFound, Reason: policies.ReasonNotFound, Message: "That is not one of your sign-in methods."}
+	} else if err != nil {
+		return web.Unavailable(err)
+	}
+	s.Log.InfoContext(r.Context(), "second factor removed", "user_id", id.User.ID)
+	s.Notices.Send(r.Context(), id.User.ID, id.User.SecurityPhone, id.User.Email, "two_factor_changed")
+	web.WriteJSON(w, http.StatusOK, web.APIResponse{Status: "removed", Message: "The sign-in method was removed."})
+	return nil
 }

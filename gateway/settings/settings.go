@@ -70,6 +70,8 @@ func (s *Room) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+web.APIPrefix+"factors/questions", h(s.apiQuestionList))
 	mux.Handle("POST "+web.APIPrefix+"factors/questions", h(s.apiSetQuestions))
 	mux.Handle("POST "+web.APIPrefix+"security-phone", h(s.apiSetPhone))
+	mux.Handle("GET "+web.APIPrefix+"factors", h(s.apiFactors))
+	mux.Handle("POST "+web.APIPrefix+"factors/remove", h(s.apiRemoveFactor))
 }
 
 // signedIn returns the request's session, or the refusal for a request
