@@ -29,9 +29,11 @@ import (
 
 // TestBrowserSignInAcrossHosts signs in to the demo with a real Chromium: the
 // HTML form on the login host, the step-up by a code read from the demo's
-// outbox, the redirect chain back to the app under the gateway's page CSP
-// and its __Host- cookies, single sign-on to the second app, and a sign-out
-// that ends the login on every host.
+// outbox with the device checkbox (unticked by default) ticked, the redirect
+// chain back to the app under the gateway's page CSP and its __Host-
+// cookies, single sign-on to the second app, a sign-out that ends the login
+// on every host, and a second sign-in from the now registered browser that
+// skips the step-up and sends nothing.
 //
 // It needs Chromium ($PORTCULLIS_CHROMIUM, /usr/bin/chromium or chromium on
 // the PATH). Without one it is skipped, except under CI, where it fails.
@@ -165,6 +167,19 @@ func TestBrowserSignInAcrossHosts(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.ID("code"), code)); err != nil {
 		fail("type the code: %v", err)
 	}
+	// The device checkbox is unticked by default, with the advice about
+	// shared devices; alice ticks it.
+	ticked, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector('input[name="remember_device"]').checked`))
+	if err != nil || ticked {
+		fail("the device checkbox: ticked %v (%v), want unticked", ticked, err)
+	}
+	hints, err := chromedp.Run(bctx, chromedp.Evaluate[string](`[...document.querySelectorAll("p.hint")].map(p => p.textContent).join(" ")`))
+	if err != nil || !strings.Contains(hints, "Don't register a shared or public device") {
+		fail("the code page lacks the advice on shared devices: %q %v", hints, err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`input[name="remember_device"]`))); err != nil {
+		fail("tick the device checkbox: %v", err)
+	}
 	resp, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`form[action="/.portcullis/step-up/verify"] button[type="submit"]`)))
 	if err != nil {
 		fail("submit the code: %v", err)
@@ -240,6 +255,35 @@ func TestBrowserSignInAcrossHosts(t *testing.T) {
 	}
 	if len(violations) > 0 {
 		t.Errorf("Content-Security-Policy violations in the browser:\n%s", strings.Join(violations, "\n"))
+	}
+	// 6. The registered browser signs in again with the password alone:
+	// no step-up page, and no code is sent.
+	sent, err := outbox.Messages(filepath.Join(dir, "outbox.jsonl"))
+	if err != nil {
+		fail("read the outbox: %v", err)
+	}
+	if err := chromedp.Do(bctx,
+		chromedp.SendKeys(chromedp.ID("username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password"), "wonderland-demo-42"),
+	); err != nil {
+		fail("fill in the sign-in form again: %v", err)
+	}
+	resp, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`form button[type="submit"]`)))
+	if err != nil {
+		fail("submit the sign-in form again: %v", err)
+	}
+	docs = blog.takeDocuments()
+	t.Logf("document requests: %q", docs)
+	if resp.URL != autoWhoami || resp.Status != 200 {
+		fail("the registered browser signing in again: %d %s, want 200 %s", resp.Status, resp.URL, autoWhoami)
+	}
+	for _, d := range docs {
+		if strings.Contains(d, "/.portcullis/step-up") {
+			t.Errorf("the registered browser was asked for a step-up: %q", docs)
+		}
+	}
+	if after, err := outbox.Messages(filepath.Join(dir, "outbox.jsonl")); err != nil || len(after) != len(sent) {
+		fail("messages sent for the registered browser: %d before, %d after (%v)", len(sent), len(after), err)
 	}
 	t.Logf("browser console:\n%s", blog.consoleText())
 }
