@@ -914,3 +914,102 @@ func TestCarrierLookupRefusesVoIPAndFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// Sends are limited per account, per number, per source address and per
+// country calling code (SMS pumping), as policy data; a refused send uses
+// none of the quota.
+func TestSendLimits(t *testing.T) {
+	opt, _ := withPolicyDir(t, func(dir string) {
+		editData(t, dir, func(cfg map[string]any) {
+			limits := cfg["codes"].(map[string]any)["send_limits"].(map[string]any)
+			for k, max := range map[string]float64{"per_user": 3, "per_number": 4, "per_address": 6, "per_calling_code": 8} {
+				limits[k].(map[string]any)["max"] = max
+			}
+		})
+	})
+	h := newHarness(t, opt)
+	n1, n2, n3, n4 := "+12015550123", "+12015550124", "+12015550125", "+12015550126"
+	for name, num := range map[string]string{"ann": n1, "ben": n1, "cat": n2, "dan": n3, "eva": n4} {
+		h.addPhoneUser(name, "customer-test-42", num)
+	}
+	send := func(name, source string) string {
+		t.Helper()
+		b := h.clientFrom(source, true)
+		if _, a := b.login(name, "customer-test-42"); a.Status != "step_up_required" {
+			t.Fatalf("%s: login: %+v", name, a)
+		}
+		resp, a := b.sendCode("sms")
+		if resp.StatusCode == http.StatusOK {
+			return "sent"
+		}
+		return a.Reason
+	}
+	steps := []struct{ name, source, want string }{
+		{"ann", "", "sent"}, {"ann", "", "sent"}, {"ann", "", "sent"},
+		{"ann", "", "code_send_limit_user"}, // three for ann
+		{"ben", "", "sent"},                 // the fourth to n1
+		{"ben", "", "code_send_limit_number"},
+		{"cat", "", "sent"}, {"cat", "", "sent"}, // six from this address
+		{"cat", "", "code_send_limit_address"},
+		{"dan", "127.0.0.16", "sent"}, {"eva", "127.0.0.17", "sent"}, // eight to +1
+		{"eva", "127.0.0.18", "code_send_limit_calling_code"},
+	}
+	for i, s := range steps {
+		if got := send(s.name, s.source); got != s.want {
+			t.Fatalf("step %d (%s from %q): %s, want %s", i, s.name, s.source, got, s.want)
+		}
+	}
+	sent := 0
+	for _, m := range h.outbox.messages() {
+		if m.Purpose == notify.PurposeLogin {
+			sent++
+		}
+	}
+	if sent != 8 {
+		t.Fatalf("%d codes sent, want 8 (refused sends send nothing)", sent)
+	}
+	// The windows pass: an hour later ann may have a code again.
+	h.clock.Add(time.Hour)
+	if got := send("ann", "127.0.0.19"); got != "sent" {
+		t.Fatalf("an hour later: %s", got)
+	}
+}
+
+// The send limit holds under concurrency: of 20 sends at once for one
+// account, exactly the limit go out.
+func TestSendLimitUnderConcurrency(t *testing.T) {
+	opt, _ := withPolicyDir(t, func(dir string) {
+		editData(t, dir, func(cfg map[string]any) {
+			cfg["codes"].(map[string]any)["send_limits"].(map[string]any)["per_user"].(map[string]any)["max"] = 3.0
+		})
+	})
+	h := newHarness(t, opt)
+	h.addPhoneUser("ann", "customer-test-42", bobPhone)
+	browsers := make([]*browser, 20)
+	for i := range browsers {
+		browsers[i] = h.client(true)
+		if _, a := browsers[i].login("ann", "customer-test-42"); a.Status != "step_up_required" {
+			t.Fatalf("login: %+v", a)
+		}
+	}
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	for _, b := range browsers {
+		wg.Go(func() {
+			resp, a := b.sendCode("sms")
+			mu.Lock()
+			defer mu.Unlock()
+			if resp.StatusCode == http.StatusOK {
+				got["sent"]++
+			} else {
+				got[a.Reason]++
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("20 concurrent sends: %v", got)
+	if got["sent"] != 3 || got["code_send_limit_user"] != 17 || len(h.outbox.messages()) != 3 {
+		t.Fatalf("20 concurrent sends with a limit of 3: %v, %d messages", got, len(h.outbox.messages()))
+	}
+}
