@@ -29,6 +29,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/facts"
 	"github.com/portcullis/portcullis/gateway/login"
 	"github.com/portcullis/portcullis/gateway/notify"
+	"github.com/portcullis/portcullis/gateway/passkey"
 	"github.com/portcullis/portcullis/gateway/session"
 	"github.com/portcullis/portcullis/gateway/settings"
 	"github.com/portcullis/portcullis/gateway/stepup"
@@ -189,11 +190,24 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	login.New(login.Deps{Site: s.site, Sessions: s.sessions, Users: deps.Users, Factors: deps.Factors, Hits: deps.Hits,
 		Devices: devices, Notices: notices, Hasher: h, Policy: deps.Policy, Facts: s.facts,
 		MaxLifetime: cfg.Session.MaxLifetime, Log: deps.Logger, Now: deps.Now,
+		Routed: func(host, path string) bool {
+			return strings.HasPrefix(path, reservedPrefix) || s.route(host, path) != nil
+		},
 	}).Register(s.mux)
 	settings.New(settings.Deps{Site: s.site, Sessions: s.sessions, Devices: devices, Factors: deps.Factors,
 		Notices: notices, Facts: s.facts, Policy: deps.Policy, TOTP: totpStore{deps.Factors, deps.Records}, Hasher: h,
 		Org: org, Log: deps.Logger, Now: deps.Now, Rand: deps.Rand,
 	}).Register(s.mux)
+	if cfg.LoginHost != "" {
+		keys, err := credential.NewPasskeys(credential.PasskeyConfig{RPID: cfg.LoginHost, Port: cfg.PublicPort, DisplayName: org}, deps.Rand)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: passkeys: %w", err)
+		}
+		passkey.New(passkey.Deps{Site: s.site, Sessions: s.sessions, Passkeys: keys, Users: deps.Users, Factors: deps.Factors,
+			Records: deps.Records, Hits: deps.Hits, Devices: devices, Notices: notices, Facts: s.facts, Policy: deps.Policy,
+			MaxLifetime: cfg.Session.MaxLifetime, Log: deps.Logger, Now: deps.Now,
+		}).Register(s.mux)
+	}
 	stepup.New(stepup.Deps{Site: s.site, Sessions: s.sessions, Devices: devices,
 		Users: stepupUsers{deps.Users, deps.Factors}, Records: deps.Records, Hits: deps.Hits, Codes: codes, Hasher: h,
 		Sender: sender, Notices: notices, Facts: s.facts, Policy: deps.Policy, Org: org, Log: deps.Logger, Now: deps.Now,

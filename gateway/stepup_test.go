@@ -1013,3 +1013,15 @@ func TestSendLimitUnderConcurrency(t *testing.T) {
 		t.Fatalf("20 concurrent sends with a limit of 3: %v, %d messages", got, len(h.outbox.messages()))
 	}
 }
+
+// A signed-in browser opening the login host's own "/" is told it is signed
+// in rather than sent round in a loop.
+func TestLoginHostRootWhenSignedIn(t *testing.T) {
+	h := newHarness(t)
+	b := h.client(true)
+	b.mustLogin(loginHost)
+	resp, visited := b.follow(h.url(loginHost, "/"))
+	if resp.StatusCode != http.StatusOK || len(visited) > 3 || !strings.Contains(readAll(t, resp), "signed in") {
+		t.Fatalf("login host / when signed in: %d after %v", resp.StatusCode, visited)
+	}
+}

@@ -25,7 +25,7 @@ const module = "github.com/portcullis/portcullis"
 // store contract, never the other way.
 var forbidden = func() map[string][]string {
 	core := []string{"plugins/...", "cmd/..."}
-	rooms := []string{"gateway", "gateway/login/...", "gateway/stepup/...", "gateway/settings/..."}
+	rooms := []string{"gateway", "gateway/login/...", "gateway/stepup/...", "gateway/settings/...", "gateway/passkey/..."}
 	with := func(lists ...[]string) []string {
 		var out []string
 		for _, l := range lists {
@@ -35,9 +35,10 @@ var forbidden = func() map[string][]string {
 	}
 	return map[string][]string{
 		"gateway":            core,
-		"gateway/login":      with(core, []string{"gateway", "gateway/stepup/...", "gateway/settings/..."}),
-		"gateway/stepup":     with(core, []string{"gateway", "gateway/login/...", "gateway/settings/..."}),
-		"gateway/settings":   with(core, []string{"gateway", "gateway/login/...", "gateway/stepup/..."}),
+		"gateway/login":      with(core, []string{"gateway", "gateway/stepup/...", "gateway/settings/...", "gateway/passkey/..."}),
+		"gateway/stepup":     with(core, []string{"gateway", "gateway/login/...", "gateway/settings/...", "gateway/passkey/..."}),
+		"gateway/settings":   with(core, []string{"gateway", "gateway/login/...", "gateway/stepup/...", "gateway/passkey/..."}),
+		"gateway/passkey":    with(core, []string{"gateway", "gateway/login/...", "gateway/stepup/...", "gateway/settings/..."}),
 		"gateway/session":    with(core, rooms),
 		"gateway/device":     with(core, rooms, []string{"gateway/session/..."}),
 		"gateway/notify":     with(core, rooms, []string{"gateway/session/...", "gateway/web/...", "gateway/credential/...", "gateway/facts/...", "gateway/device/..."}),

@@ -1,7 +1,7 @@
 // Package credential checks what people sign in with: the argon2id
 // password hasher and the username rules, one-time security codes,
-// authenticator-app (TOTP) codes and challenge answers; passkeys join it
-// later. It keeps no state: callers store what it seals, and single use,
+// authenticator-app (TOTP) codes, challenge answers and passkeys
+// (WebAuthn). It keeps no state: callers store what it seals, and single use,
 // expiry and attempt limits are the store's atomic steps.
 package credential
 

@@ -68,8 +68,11 @@ type Deps struct {
 	Facts    *facts.Source
 	// MaxLifetime bounds every login; a decision may shorten it.
 	MaxLifetime time.Duration
-	Log         *slog.Logger
-	Now         func() time.Time
+	// Routed reports whether a path on a host reaches an upstream app or
+	// the gateway's own pages.
+	Routed func(host, path string) bool
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Room serves the sign-in flow.
@@ -85,6 +88,7 @@ type Room struct {
 	policy   Policy
 	facts    *facts.Source
 	lifetime time.Duration
+	routed   func(host, path string) bool
 	log      *slog.Logger
 	now      func() time.Time
 }
@@ -93,7 +97,7 @@ type Room struct {
 func New(d Deps) *Room {
 	return &Room{site: d.Site, sessions: d.Sessions, users: d.Users, factors: d.Factors, hits: d.Hits,
 		devices: d.Devices, notices: d.Notices, hasher: d.Hasher,
-		policy: d.Policy, facts: d.Facts, lifetime: d.MaxLifetime, log: d.Log, now: d.Now}
+		policy: d.Policy, facts: d.Facts, lifetime: d.MaxLifetime, routed: d.Routed, log: d.Log, now: d.Now}
 }
 
 // Register adds the room's routes to mux.
@@ -327,7 +331,15 @@ func (l *Room) loginPage(w http.ResponseWriter, r *http.Request) error {
 	if _, ok, err := l.sessions.Current(r); err != nil {
 		return web.Unavailable(err)
 	} else if ok {
-		http.Redirect(w, r, l.site.ContinueURL(r, rd), http.StatusFound)
+		next := l.site.ContinueURL(r, rd)
+		if p, ok := web.SafeReturnPath(next); ok && l.routed != nil && !l.routed(web.HostName(r.Host), p) {
+			// Nothing is served there (the login host's "/"): sending the
+			// browser on would bring it straight back here.
+			l.site.Render(w, r, http.StatusOK, "message", web.PageData{Title: "Signed in",
+				Message: "You're signed in. Open the service you want to use."})
+			return nil
+		}
+		http.Redirect(w, r, next, http.StatusFound)
 		return nil
 	}
 	return l.showLogin(w, r, http.StatusOK, rd, "", "")

@@ -161,7 +161,7 @@ func pageCSP(hosts []string) string {
 	for _, h := range hosts {
 		formAction += " https://" + h + ":*"
 	}
-	return "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action " + formAction +
+	return "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action " + formAction +
 		"; frame-ancestors 'none'; base-uri 'none'"
 }
 
