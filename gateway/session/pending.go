@@ -90,22 +90,30 @@ func (m *Manager) BeginPending(w http.ResponseWriter, r *http.Request, user stor
 	return p, m.putPending(w, r, token, p)
 }
 
-// BeginStepUp records that the signed-in person must pass one of methods
+// BeginStepUp is BeginStepUpTo without a return path: once the step-up
+// passes, the step-up room sends the browser to "/" (a JSON client carries
+// on by itself).
+func (m *Manager) BeginStepUp(w http.ResponseWriter, r *http.Request, id Identity, methods []string) (Pending, error) {
+	return m.BeginStepUpTo(w, r, id, methods, "")
+}
+
+// BeginStepUpTo records that the signed-in person must pass one of methods
 // before a security setting changes, and sets the pending cookie. The
 // session stays as it is until the step-up passes; then it is replaced by
-// one under a new ID.
-func (m *Manager) BeginStepUp(w http.ResponseWriter, r *http.Request, id Identity, methods []string) (Pending, error) {
-	return m.beginInSession(w, r, id, methods, PurposeSettings, "")
+// one under a new ID, and the person goes to rd (a path on this host, kept
+// in Return and checked again when used).
+func (m *Manager) BeginStepUpTo(w http.ResponseWriter, r *http.Request, id Identity, methods []string, rd string) (Pending, error) {
+	return m.beginInSession(w, r, id, methods, PurposeSettings, "", rd)
 }
 
 // BeginPhoneChange records that the signed-in person asked to make phone
 // their security phone, to be confirmed with a code sent to it by one of
-// methods.
-func (m *Manager) BeginPhoneChange(w http.ResponseWriter, r *http.Request, id Identity, methods []string, phone string) (Pending, error) {
-	return m.beginInSession(w, r, id, methods, PurposePhoneChange, phone)
+// methods; once confirmed, the person goes to rd (as for BeginStepUpTo).
+func (m *Manager) BeginPhoneChange(w http.ResponseWriter, r *http.Request, id Identity, methods []string, phone, rd string) (Pending, error) {
+	return m.beginInSession(w, r, id, methods, PurposePhoneChange, phone, rd)
 }
 
-func (m *Manager) beginInSession(w http.ResponseWriter, r *http.Request, id Identity, methods []string, purpose, phone string) (Pending, error) {
+func (m *Manager) beginInSession(w http.ResponseWriter, r *http.Request, id Identity, methods []string, purpose, phone, rd string) (Pending, error) {
 	token, pid, err := web.NewToken(m.rand)
 	if err != nil {
 		return Pending{}, err
@@ -115,7 +123,7 @@ func (m *Manager) beginInSession(w http.ResponseWriter, r *http.Request, id Iden
 		expires = id.Session.ExpiresAt
 	}
 	p := Pending{ID: pid, UserID: id.User.ID, Methods: methods, Host: web.HostName(r.Host), PasswordAt: id.Session.AuthTime,
-		ExpiresAt: expires, Purpose: purpose, SessionID: id.Session.ID, NewPhone: phone}
+		ExpiresAt: expires, Purpose: purpose, SessionID: id.Session.ID, NewPhone: phone, Return: rd}
 	return p, m.putPending(w, r, token, p)
 }
 

@@ -243,3 +243,7 @@ func Facts(sess store.Session) *policies.Session {
 	}
 	return f
 }
+
+// Refresh drops the session's cached copy, so that the next request reads
+// the session and its user from the store (after a change to the profile).
+func (m *Manager) Refresh(sessionID string) { m.cache.Remove(sessionID) }

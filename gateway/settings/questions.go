@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/session"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/gateway/web"
 	"github.com/portcullis/portcullis/policies"
@@ -29,9 +30,7 @@ type questionsRequest struct {
 	Answers map[string]string `json:"answers"`
 }
 
-// apiSetQuestions sets (or replaces) the challenge questions: after the
-// settings point allows a questions change, the answers are normalised and
-// hashed with argon2id, and replace any set before.
+// apiSetQuestions sets (or replaces) the challenge questions.
 func (s *Room) apiSetQuestions(w http.ResponseWriter, r *http.Request) error {
 	var req questionsRequest
 	if err := web.DecodeJSON(w, r, &req); err != nil {
@@ -41,14 +40,27 @@ func (s *Room) apiSetQuestions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.allowed(w, r, id, "questions"); err != nil {
+	if err := s.setQuestions(w, r, id, req.Answers, ""); err != nil {
 		return err
 	}
-	sealed, err := credential.SealAnswers(r.Context(), s.Hasher, req.Answers)
+	web.WriteJSON(w, http.StatusOK, web.APIResponse{Status: "saved", Message: msgQuestionsSaved})
+	return nil
+}
+
+const msgQuestionsSaved = "Your challenge questions are saved."
+
+// setQuestions sets (or replaces) the challenge questions: after the
+// settings point allows a questions change, the answers are normalised and
+// hashed with argon2id, and replace any set before. A set of answers
+// SealAnswers refuses is a 400 saying what to change (answersRefused). rd
+// is where a step-up the policy wants returns to (see allowed).
+func (s *Room) setQuestions(w http.ResponseWriter, r *http.Request, id session.Identity, answers map[string]string, rd string) error {
+	if err := s.allowed(w, r, id, "questions", rd); err != nil {
+		return err
+	}
+	sealed, err := credential.SealAnswers(r.Context(), s.Hasher, answers)
 	if err != nil {
-		if errors.Is(err, credential.ErrUnknownQuestion) || errors.Is(err, credential.ErrTooFewAnswers) ||
-			errors.Is(err, credential.ErrAnswerTooShort) || errors.Is(err, credential.ErrAnswerTooLong) ||
-			errors.Is(err, credential.ErrDuplicateAnswer) {
+		if answersRefused(err) {
 			return &web.Error{Status: http.StatusBadRequest, Reason: policies.ReasonBadRequest, Message: questionsMessage(err), Err: err}
 		}
 		return web.Unavailable(err)
@@ -76,8 +88,15 @@ func (s *Room) apiSetQuestions(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.Log.InfoContext(ctx, "challenge questions set", "user_id", id.User.ID)
 	s.Notices.Send(ctx, id.User.ID, id.User.SecurityPhone, id.User.Email, "questions_changed")
-	web.WriteJSON(w, http.StatusOK, web.APIResponse{Status: "saved", Message: "Your challenge questions are saved."})
 	return nil
+}
+
+// answersRefused reports whether err is SealAnswers refusing the answers
+// given (rather than failing).
+func answersRefused(err error) bool {
+	return errors.Is(err, credential.ErrUnknownQuestion) || errors.Is(err, credential.ErrTooFewAnswers) ||
+		errors.Is(err, credential.ErrAnswerTooShort) || errors.Is(err, credential.ErrAnswerTooLong) ||
+		errors.Is(err, credential.ErrDuplicateAnswer)
 }
 
 // questionsMessage says what to change in a refused set of answers.
@@ -127,8 +146,7 @@ func (s *Room) apiFactors(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// apiRemoveFactor removes a second factor after the settings point allows a
-// two-factor change, and tells the person.
+// apiRemoveFactor removes a second factor.
 func (s *Room) apiRemoveFactor(w http.ResponseWriter, r *http.Request) error {
 	var req removeFactorRequest
 	if err := web.DecodeJSON(w, r, &req); err != nil {
@@ -138,16 +156,28 @@ func (s *Room) apiRemoveFactor(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.allowed(w, r, id, "two_factor"); err != nil {
+	if err := s.removeFactor(w, r, id, req.ID, ""); err != nil {
 		return err
 	}
-	if err := s.TOTP.DeleteFactor(r.Context(), id.User.ID, req.ID); errors.Is(err, store.ErrNotFound) {
+	web.WriteJSON(w, http.StatusOK, web.APIResponse{Status: "removed", Message: msgFactorRemoved})
+	return nil
+}
+
+const msgFactorRemoved = "The sign-in method was removed."
+
+// removeFactor removes a second factor after the settings point allows a
+// two-factor change, and tells the person. rd is where a step-up the policy
+// wants returns to (see allowed).
+func (s *Room) removeFactor(w http.ResponseWriter, r *http.Request, id session.Identity, factorID, rd string) error {
+	if err := s.allowed(w, r, id, "two_factor", rd); err != nil {
+		return err
+	}
+	if err := s.TOTP.DeleteFactor(r.Context(), id.User.ID, factorID); errors.Is(err, store.ErrNotFound) {
 		return &web.Error{Status: http.StatusNotFound, Reason: policies.ReasonNotFound, Message: "That is not one of your sign-in methods."}
 	} else if err != nil {
 		return web.Unavailable(err)
 	}
 	s.Log.InfoContext(r.Context(), "second factor removed", "user_id", id.User.ID)
 	s.Notices.Send(r.Context(), id.User.ID, id.User.SecurityPhone, id.User.Email, "two_factor_changed")
-	web.WriteJSON(w, http.StatusOK, web.APIResponse{Status: "removed", Message: "The sign-in method was removed."})
 	return nil
 }

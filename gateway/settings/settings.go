@@ -1,9 +1,12 @@
 // Package settings is where a signed-in person manages their login
-// security. Today: the registered devices, listed with their names and first
-// and last use, and removed one by one. A change is asked of the policies'
-// settings point first; when it wants a fresh step-up, the room starts one
-// inside the session (the step-up room completes it, under a new session
-// ID) and the person repeats the change.
+// security: the registered devices (listed with their names and first and
+// last use, and removed one by one), the second factors (an authenticator
+// app, challenge questions; listed and removed) and the security phone. It
+// serves the same changes twice, as the JSON API and as HTML pages under
+// /.portcullis/settings, both made by the same functions. A change is asked
+// of the policies' settings point first; when it wants a fresh step-up, the
+// room starts one inside the session (the step-up room completes it, under
+// a new session ID) and the person repeats the change.
 package settings
 
 import (
@@ -72,6 +75,15 @@ func (s *Room) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+web.APIPrefix+"security-phone", h(s.apiSetPhone))
 	mux.Handle("GET "+web.APIPrefix+"factors", h(s.apiFactors))
 	mux.Handle("POST "+web.APIPrefix+"factors/remove", h(s.apiRemoveFactor))
+
+	mux.Handle("GET "+settingsPage, h(s.page))
+	mux.Handle("POST "+settingsPage+"/devices/remove", h(s.removeDeviceForm))
+	mux.Handle("POST "+settingsPage+"/factors/remove", h(s.removeFactorForm))
+	mux.Handle("POST "+settingsPage+"/security-phone", h(s.phoneForm))
+	mux.Handle("POST "+settingsPage+"/totp", h(s.totpForm))
+	mux.Handle("POST "+settingsPage+"/totp/confirm", h(s.totpConfirmForm))
+	mux.Handle("GET "+settingsPage+"/questions", h(s.questionsPage))
+	mux.Handle("POST "+settingsPage+"/questions", h(s.questionsForm))
 }
 
 // signedIn returns the request's session, or the refusal for a request
@@ -129,29 +141,43 @@ func (s *Room) apiRemove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.allowed(w, r, id, "device"); err != nil {
+	if err := s.removeDevice(w, r, id, req.ID, ""); err != nil {
 		return err
 	}
-	if err := s.Devices.Remove(r.Context(), id.User.ID, req.ID); errors.Is(err, store.ErrNotFound) {
+	web.WriteJSON(w, http.StatusOK, web.APIResponse{Status: "removed", Message: msgDeviceRemoved})
+	return nil
+}
+
+const msgDeviceRemoved = "The device was removed. Signing in from it will ask for a security code again."
+
+// removeDevice removes one of the person's devices after the settings point
+// allows a device change, and tells the person. rd is where a step-up the
+// policy wants returns to (see allowed).
+func (s *Room) removeDevice(w http.ResponseWriter, r *http.Request, id session.Identity, deviceID, rd string) error {
+	if err := s.allowed(w, r, id, "device", rd); err != nil {
+		return err
+	}
+	if err := s.Devices.Remove(r.Context(), id.User.ID, deviceID); errors.Is(err, store.ErrNotFound) {
 		return &web.Error{Status: http.StatusNotFound, Reason: policies.ReasonNotFound, Message: "That device is not registered to your profile."}
 	} else if err != nil {
 		return web.Unavailable(err)
 	}
 	s.Log.InfoContext(r.Context(), "device removed", "user_id", id.User.ID)
 	s.Notices.Send(r.Context(), id.User.ID, id.User.SecurityPhone, id.User.Email, "device_removed")
-	web.WriteJSON(w, http.StatusOK, web.APIResponse{Status: "removed", Message: "The device was removed. Signing in from it will ask for a security code again."})
 	return nil
 }
 
 // allowed asks the settings point whether the session may make a change of
 // kind. When the policy wants a fresh step-up, a step-up bound to this
-// session is begun and the refusal lists its methods.
-func (s *Room) allowed(w http.ResponseWriter, r *http.Request, id session.Identity, kind string) error {
-	return s.allowedChange(w, r, id, &policies.Change{Kind: kind})
+// session is begun (the person goes to rd once it passes: "" for the JSON
+// API, whose client repeats the change by itself) and the refusal lists its
+// methods: a refusal with StepUp set always means a step-up was begun.
+func (s *Room) allowed(w http.ResponseWriter, r *http.Request, id session.Identity, kind, rd string) error {
+	return s.allowedChange(w, r, id, &policies.Change{Kind: kind}, rd)
 }
 
 // allowedChange is allowed for a change described in full.
-func (s *Room) allowedChange(w http.ResponseWriter, r *http.Request, id session.Identity, change *policies.Change) error {
+func (s *Room) allowedChange(w http.ResponseWriter, r *http.Request, id session.Identity, change *policies.Change, rd string) error {
 	kind := change.Kind
 	ctx := r.Context()
 	acct := facts.Account(id.User, true)
@@ -174,7 +200,7 @@ func (s *Room) allowedChange(w http.ResponseWriter, r *http.Request, id session.
 		return nil
 	}
 	if len(d.StepUp) > 0 {
-		if _, err := s.Sessions.BeginStepUp(w, r, id, d.StepUp); err != nil {
+		if _, err := s.Sessions.BeginStepUpTo(w, r, id, d.StepUp, rd); err != nil {
 			return web.Unavailable(err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/portcullis/portcullis/gateway/notify"
+	"github.com/portcullis/portcullis/gateway/session"
 	"github.com/portcullis/portcullis/gateway/web"
 	"github.com/portcullis/portcullis/policies"
 )
@@ -38,17 +39,28 @@ func (s *Room) page(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	return s.showChoice(w, r, http.StatusOK, p.Methods, "")
+	return s.showChoice(w, r, http.StatusOK, p, "")
 }
 
-func (s *Room) showChoice(w http.ResponseWriter, r *http.Request, status int, methods []string, msg string) error {
+// why says what the step-up is for.
+func why(p session.Pending) string {
+	switch p.Purpose {
+	case session.PurposeSettings:
+		return "To change your login security, we need to verify it's you."
+	case session.PurposePhoneChange:
+		return "To confirm your new security phone, we'll send a code to it."
+	}
+	return "We don't recognise this device, so we need to verify it's you before you continue."
+}
+
+func (s *Room) showChoice(w http.ResponseWriter, r *http.Request, status int, p session.Pending, msg string) error {
 	token, err := s.Site.CSRFToken(w, r)
 	if err != nil {
 		return web.Unavailable(err)
 	}
 	s.Site.Render(w, r, status, "stepup", web.PageData{Title: "Verify it's you", CSRF: token, Error: msg,
-		Message: s.Site.Message("step_up_required") + " Choose how to get a security code.",
-		Methods: choices(methods), Support: s.Site.SupportLine()})
+		Message: why(p) + " Choose how to get a security code.",
+		Methods: choices(p.Methods), Support: s.Site.SupportLine()})
 	return nil
 }
 
@@ -113,7 +125,7 @@ func (s *Room) formRefusal(w http.ResponseWriter, r *http.Request, err error, co
 	if codePage {
 		return s.showCode(w, r, e.Status, p.Methods, "", e.Message)
 	}
-	return s.showChoice(w, r, e.Status, p.Methods, e.Message)
+	return s.showChoice(w, r, e.Status, p, e.Message)
 }
 
 type sendRequest struct {

@@ -420,7 +420,13 @@ func (s *Room) verify(w http.ResponseWriter, r *http.Request, method, typed stri
 // asked and the policy offers it, registers the device.
 func (s *Room) complete(w http.ResponseWriter, r *http.Request, p session.Pending, u store.User, method string, d policies.Decision, remember bool) (verified, error) {
 	ctx := r.Context()
-	if _, err := s.Sessions.CompletePending(w, r, p, []string{"pwd", method}); errors.Is(err, session.ErrNoPending) {
+	// A login adds the step-up to the password; a step-up inside a session
+	// adds it to what the session already used.
+	methods := []string{method}
+	if p.SessionID == "" {
+		methods = []string{"pwd", method}
+	}
+	if _, err := s.Sessions.CompletePending(w, r, p, methods); errors.Is(err, session.ErrNoPending) {
 		return verified{}, errNoPending()
 	} else if err != nil {
 		return verified{}, web.Unavailable(err)
@@ -456,6 +462,7 @@ func (s *Room) changePhone(r *http.Request, p session.Pending, u store.User) (ve
 	if err := s.Users.SetSecurityPhone(ctx, u.ID, p.NewPhone, s.Now()); err != nil {
 		return verified{}, web.Unavailable(fmt.Errorf("change security phone: %w", err))
 	}
+	s.Sessions.Refresh(id.Session.ID)
 	s.Log.InfoContext(ctx, "security phone changed", "user_id", u.ID)
 	s.Notices.Send(ctx, u.ID, u.SecurityPhone, u.Email, "security_phone_changed")
 	if u.Email != "" && u.SecurityPhone != "" {

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"embed"
+	"encoding/base64"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -44,6 +45,36 @@ type PageData struct {
 	Methods []Choice
 	// Support is a line pointing to the support number.
 	Support string
+	// Devices and Factors are the settings page's lists: the registered
+	// devices and the second factors enrolled.
+	Devices []Item
+	Factors []Item
+	// Phone is the security phone, masked.
+	Phone string
+	// Questions are the challenge questions to choose from (Value is the
+	// question's ID, Label its text).
+	Questions []Choice
+	// Secret is an authenticator app's key for typing in, and QRCode the
+	// same key as an image to scan (see PNGData).
+	Secret string
+	QRCode template.URL
+}
+
+// Item is one entry of a list on a page (a registered device, a second
+// factor): the ID its button submits, and its dates as people read them.
+type Item struct {
+	ID       string
+	Kind     string
+	Name     string
+	Added    string
+	LastUsed string
+}
+
+// PNGData is a PNG the gateway made, as a data: URL an <img> may show (the
+// page CSP allows data: images). html/template refuses data: URLs it is not
+// told are safe; this one holds nothing but base64.
+func PNGData(png []byte) template.URL {
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 }
 
 // Choice is one button of a choice: the value it submits and its label.
