@@ -48,9 +48,13 @@ route := object.get(config.access.routes, input.request.route, config.access.def
 
 sensitive if input.request.path_class != ""
 
+# password_methods name the password in session.methods: the gateway records
+# RFC 8176's "pwd"; "password" is accepted as its long form.
+password_methods := {"pwd", "password"}
+
 second_factor_used if {
 	some method in input.session.methods
-	method != "password"
+	not method in password_methods
 }
 
 methods := stepup.methods(config.access.step_up_methods)

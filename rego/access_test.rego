@@ -179,3 +179,8 @@ test_locked_account_is_reported_before_the_network if {
 	d := access.decision with input as object.union(from_client(vpn_client), {"account": {"locked": true}})
 	d.reason == "account_locked"
 }
+
+test_a_password_session_as_the_gateway_records_it_is_no_second_factor if {
+	not access.second_factor_used with input as request("savings", "GET", "/", {"methods": ["pwd"]})
+	access.second_factor_used with input as request("savings", "GET", "/", {"methods": ["pwd", "sms"]})
+}
