@@ -1025,3 +1025,43 @@ func TestLoginHostRootWhenSignedIn(t *testing.T) {
 		t.Fatalf("login host / when signed in: %d after %v", resp.StatusCode, visited)
 	}
 }
+
+// Email is a code channel only where the policy data enables it: off in the
+// shipped data, offered (last) and sent when enabled and an address is on
+// file.
+func TestCodeByEmailWhereEnabled(t *testing.T) {
+	h := newHarness(t)
+	id := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	if err := h.store.SetEmail(t.Context(), id, "bob@example.com", h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, a := h.client(true).login("bob", "builder-test-42"); strings.Join(a.StepUp, ",") != "sms,voice" {
+		t.Fatalf("shipped data offers %v, want no email", a.StepUp)
+	}
+
+	opt, _ := withPolicyDir(t, func(dir string) {
+		editData(t, dir, func(cfg map[string]any) {
+			cfg["codes"].(map[string]any)["email"].(map[string]any)["enabled"] = true
+		})
+	})
+	h = newHarness(t, opt)
+	id = h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	if err := h.store.SetEmail(t.Context(), id, "bob@example.com", h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b := h.client(true)
+	if _, a := b.login("bob", "builder-test-42"); strings.Join(a.StepUp, ",") != "sms,voice,email" {
+		t.Fatalf("with email enabled: %v", a.StepUp)
+	}
+	resp, a := b.sendCode("email")
+	if resp.StatusCode != http.StatusOK || a.To != "b•••@example.com" {
+		t.Fatalf("send by email: %d %+v", resp.StatusCode, a)
+	}
+	code, m := h.lastCode(id)
+	if m.Channel != notify.Email || m.To != "bob@example.com" || m.Subject == "" {
+		t.Fatalf("email message: %+v", m)
+	}
+	if _, a := b.verifyCode(code, false); a.Status != "authenticated" {
+		t.Fatalf("verify the emailed code: %+v", a)
+	}
+}

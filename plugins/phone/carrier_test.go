@@ -108,7 +108,7 @@ func TestCarrierLookup(t *testing.T) {
 			}{
 				{"us number the provider says is voip", "+1 650 253 0000", VoIP, 1},
 				{"provider values are matched regardless of case", "(650) 253-0001", Mobile, 1},
-				{"carrier answer overrides the prefix", "+44 56 1234 5678", Mobile, 44},
+				{"carrier answer overrides a prefix that is not voip", "+1 650 253 0001", Mobile, 1},
 				{"our own names need no mapping", "+1 650 253 0002", VoIP, 1},
 				{"landline", "+1 650 253 0003", FixedLine, 1},
 			}
@@ -129,6 +129,18 @@ func TestCarrierLookup(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// A number the plan types as VoIP is VoIP whatever the carrier says: it is
+// refused when either says VoIP, and the carrier is not asked.
+func TestPrefixVoIPStaysVoIP(t *testing.T) {
+	p := newProvider(t)
+	p.answer("+445612345678", jsonBody(`{"carrier": {"type": "mobile"}}`))
+	c := newClassifier(t, Config{Carrier: p.lookup(t, "/v1/{e164}")})
+	facts, _, err := c.Classify(t.Context(), "+44 56 1234 5678")
+	if err != nil || facts.LineType != VoIP || facts.Source != SourcePrefix {
+		t.Fatalf("a plan VoIP number the carrier calls mobile: %+v %v, want voip from the prefix", facts, err)
 	}
 }
 

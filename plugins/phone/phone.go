@@ -188,7 +188,9 @@ func (c *Classifier) Normalize(raw string) (string, error) {
 // an empty E.164 string and an error wrapping ErrInvalidNumber.
 //
 // Without a CarrierLookup the line type is libphonenumber's (Source
-// "prefix"). With one, the carrier's answer is used (Source "carrier"); if
+// "prefix"). With one, a number the plan types as VoIP stays VoIP (a
+// number is refused when either the plan or the carrier says VoIP); for
+// any other the carrier's answer is used (Source "carrier"); if
 // the lookup fails the line type is Unknown, the failure is logged, and
 // the error is not returned: the caller gets facts a policy will refuse,
 // never the prefix guess. Carrier answers are cached for CacheTTL; failures
@@ -197,6 +199,11 @@ func (c *Classifier) Classify(ctx context.Context, raw string) (policies.PhoneFa
 	p := c.parse(raw)
 	if p.err != nil || c.carrier == nil {
 		return p.facts, p.e164, p.err
+	}
+	if p.facts.LineType == VoIP {
+		// A number the plan itself gives to VoIP stays VoIP whatever a
+		// carrier says: a number is refused when either says VoIP.
+		return p.facts, p.e164, nil
 	}
 	facts := p.facts
 	facts.Source = SourceCarrier
