@@ -111,7 +111,7 @@ func (s *Source) Phone(ctx context.Context, raw string) (policies.PhoneFacts, st
 // passkey, questions), the security phone's line facts and whether an email
 // is on file. It reads a carrier lookup, so it is asked only after the
 // password matched, where its cost cannot tell an unknown username apart.
-func (s *Source) SecondFactors(ctx context.Context, a *policies.Account, u store.User, enrolled []string) {
+func (s *Source) SecondFactors(ctx context.Context, a *policies.Account, u store.User, enrolled []store.Factor) {
 	var methods []string
 	if u.SecurityPhone != "" {
 		methods = append(methods, "sms", "voice")
@@ -122,9 +122,9 @@ func (s *Source) SecondFactors(ctx context.Context, a *policies.Account, u store
 		methods = append(methods, "email")
 		a.EmailOnFile = true
 	}
-	for _, k := range enrolled {
-		if !slices.Contains(methods, k) {
-			methods = append(methods, k)
+	for _, f := range enrolled {
+		if !slices.Contains(methods, f.Kind) {
+			methods = append(methods, f.Kind)
 		}
 	}
 	a.SecondFactors = methods

@@ -239,11 +239,7 @@ func (l *Room) secondFactors(ctx context.Context, a *policies.Account, u store.U
 	if err != nil {
 		return err
 	}
-	kinds := make([]string, 0, len(fs))
-	for _, f := range fs {
-		kinds = append(kinds, f.Kind)
-	}
-	l.facts.SecondFactors(ctx, a, u, kinds)
+	l.facts.SecondFactors(ctx, a, u, fs)
 	return nil
 }
 

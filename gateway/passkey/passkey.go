@@ -153,27 +153,6 @@ func passkeyUser(u store.User, fs []store.Factor) credential.PasskeyUser {
 	return credential.PasskeyUser{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Factors: fs}
 }
 
-func kinds(fs []store.Factor) []string {
-	out := make([]string, 0, len(fs))
-	for _, f := range fs {
-		out = append(out, f.Kind)
-	}
-	return out
-}
-
-// signedIn returns the request's session, or the refusal for a request
-// without one.
-func (s *Room) signedIn(r *http.Request) (session.Identity, error) {
-	id, ok, err := s.Sessions.Current(r)
-	if err != nil {
-		return id, web.Unavailable(err)
-	}
-	if !ok {
-		return id, &web.Error{Status: http.StatusUnauthorized, Reason: policies.ReasonNoSession, Message: web.MsgSessionEnded}
-	}
-	return id, nil
-}
-
 // allowed asks the settings point whether the session may add a passkey,
 // and returns the profile's factors. When the policy wants a fresh step-up,
 // a step-up bound to this session is begun (the step-up room completes it)
@@ -185,7 +164,7 @@ func (s *Room) allowed(w http.ResponseWriter, r *http.Request, id session.Identi
 		return nil, web.Unavailable(err)
 	}
 	acct := facts.Account(id.User, true)
-	s.Facts.SecondFactors(ctx, &acct, id.User, kinds(fs))
+	s.Facts.SecondFactors(ctx, &acct, id.User, fs)
 	d := s.Policy.Decide(ctx, policies.Input{
 		Point: policies.PointSettings, Now: s.Now().Unix(), Client: s.Facts.Client(ctx, s.Site.ClientIP(r)),
 		Account: acct, Request: requestFacts(r), Session: session.Facts(id.Session),
@@ -223,7 +202,7 @@ func (s *Room) registerBegin(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}
@@ -265,7 +244,7 @@ func (s *Room) registerFinish(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}
@@ -500,7 +479,7 @@ func (s *Room) signIn(w http.ResponseWriter, r *http.Request, in policies.Input,
 	if in.Device, err = s.Devices.Recognise(ctx, r, user.ID); err != nil {
 		return web.Unavailable(fmt.Errorf("passkey sign in: %w", err))
 	}
-	s.Facts.SecondFactors(ctx, &in.Account, user, kinds(fs))
+	s.Facts.SecondFactors(ctx, &in.Account, user, fs)
 	in.Point, in.Attempt = policies.PointLoginPassword, policies.PasswordAttempt(true)
 	d := s.Policy.Decide(ctx, in)
 	if d.ResetFailures {

@@ -247,3 +247,16 @@ func Facts(sess store.Session) *policies.Session {
 // Refresh drops the session's cached copy, so that the next request reads
 // the session and its user from the store (after a change to the profile).
 func (m *Manager) Refresh(sessionID string) { m.cache.Remove(sessionID) }
+
+// Require returns the request's session, or the 401 refusal for a request
+// without one (no_session), or the store's failure as a 503.
+func (m *Manager) Require(r *http.Request) (Identity, error) {
+	id, ok, err := m.Current(r)
+	if err != nil {
+		return id, web.Unavailable(err)
+	}
+	if !ok {
+		return id, &web.Error{Status: http.StatusUnauthorized, Reason: policies.ReasonNoSession, Message: web.MsgSessionEnded}
+	}
+	return id, nil
+}

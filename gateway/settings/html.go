@@ -55,7 +55,7 @@ func doneMessage(key string) string {
 // page shows the settings: the registered devices, the second factors, the
 // security phone, and the forms that change them.
 func (s *Room) page(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return s.pageRefusal(w, r, id, err)
 	}
@@ -159,7 +159,7 @@ func (s *Room) form(w http.ResponseWriter, r *http.Request) (session.Identity, e
 	if err := web.ReadForm(w, r); err != nil {
 		return session.Identity{}, err
 	}
-	return s.signedIn(r)
+	return s.Sessions.Require(r)
 }
 
 func (s *Room) removeDeviceForm(w http.ResponseWriter, r *http.Request) error {
@@ -232,7 +232,7 @@ func (s *Room) totpConfirmForm(w http.ResponseWriter, r *http.Request) error {
 
 // questionsPage shows the challenge questions to choose from.
 func (s *Room) questionsPage(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return s.pageRefusal(w, r, id, err)
 	}

@@ -20,7 +20,7 @@ func (s *Room) apiSetPhone(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 
 // apiQuestionList answers the challenge questions a person may choose from.
 func (s *Room) apiQuestionList(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.signedIn(r); err != nil {
+	if _, err := s.Sessions.Require(r); err != nil {
 		return err
 	}
 	web.WriteJSON(w, http.StatusOK, struct {
@@ -36,7 +36,7 @@ func (s *Room) apiSetQuestions(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ type removeFactorRequest struct {
 
 // apiFactors lists the second factors enrolled (never their secrets).
 func (s *Room) apiFactors(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (s *Room) apiRemoveFactor(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}

@@ -86,19 +86,6 @@ func (s *Room) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+settingsPage+"/questions", h(s.questionsForm))
 }
 
-// signedIn returns the request's session, or the refusal for a request
-// without one.
-func (s *Room) signedIn(r *http.Request) (session.Identity, error) {
-	id, ok, err := s.Sessions.Current(r)
-	if err != nil {
-		return id, web.Unavailable(err)
-	}
-	if !ok {
-		return id, &web.Error{Status: http.StatusUnauthorized, Reason: policies.ReasonNoSession, Message: web.MsgSessionEnded}
-	}
-	return id, nil
-}
-
 // deviceView is a device as the person sees it.
 type deviceView struct {
 	ID         string    `json:"id"`
@@ -109,7 +96,7 @@ type deviceView struct {
 }
 
 func (s *Room) apiDevices(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}
@@ -137,7 +124,7 @@ func (s *Room) apiRemove(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}
@@ -185,11 +172,7 @@ func (s *Room) allowedChange(w http.ResponseWriter, r *http.Request, id session.
 	if err != nil {
 		return web.Unavailable(err)
 	}
-	kinds := make([]string, 0, len(fs))
-	for _, f := range fs {
-		kinds = append(kinds, f.Kind)
-	}
-	s.Facts.SecondFactors(ctx, &acct, id.User, kinds)
+	s.Facts.SecondFactors(ctx, &acct, id.User, fs)
 	d := s.Policy.Decide(ctx, policies.Input{
 		Point: policies.PointSettings, Now: s.Now().Unix(), Client: s.Facts.Client(ctx, s.Site.ClientIP(r)),
 		Account: acct, Request: policies.Request{Host: web.HostName(r.Host), Path: r.URL.Path, Method: r.Method},

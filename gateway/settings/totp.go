@@ -38,7 +38,7 @@ func (s *Room) totpBegin(w http.ResponseWriter, r *http.Request) error {
 	if err := web.CheckJSON(r); err != nil {
 		return err
 	}
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (s *Room) totpConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	id, err := s.signedIn(r)
+	id, err := s.Sessions.Require(r)
 	if err != nil {
 		return err
 	}

@@ -85,11 +85,9 @@ func (s *Room) verifyQuestion(w http.ResponseWriter, r *http.Request, p session.
 		return verified{}, web.BadRequest(errors.New("step-up verify: questions are not offered"))
 	}
 	now := s.Now()
-	rec, err := s.Records.AttemptRecord(ctx, session.KindPending, p.ID, now)
-	if errors.Is(err, store.ErrNotFound) {
-		return verified{}, errNoPending()
-	} else if err != nil {
-		return verified{}, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
+	tries, err := s.tryPending(ctx, p, now)
+	if err != nil {
+		return verified{}, err
 	}
 	f, ok, err := s.questionsFactor(ctx, u.ID)
 	if err != nil || !ok {
@@ -116,7 +114,7 @@ func (s *Room) verifyQuestion(w http.ResponseWriter, r *http.Request, p session.
 	}
 	d := s.Policy.Decide(ctx, policies.Input{Point: policies.PointVerifyCode, Now: now.Unix(), Client: client,
 		Account: acct, Request: requestFacts(r),
-		Code:    &policies.Code{Purpose: p.Purpose, Channel: "questions", SentAt: now.Unix(), Attempts: rec.Attempts - 1},
+		Code:    &policies.Code{Purpose: p.Purpose, Channel: "questions", SentAt: now.Unix(), Attempts: tries - 1},
 		Attempt: policies.CodeAttempt(right)})
 	if d.CountIPFailure && !client.IPUnknown {
 		if _, err := s.Hits.AddHit(ctx, facts.IPFailureKey(ip), s.Policy.IPFailureWindow(), now); err != nil {

@@ -172,11 +172,7 @@ func (s *Room) account(ctx context.Context, u store.User) (policies.Account, err
 	if err != nil {
 		return a, err
 	}
-	var kinds []string
-	for _, f := range fs {
-		kinds = append(kinds, f.Kind)
-	}
-	s.Facts.SecondFactors(ctx, &a, u, kinds)
+	s.Facts.SecondFactors(ctx, &a, u, fs)
 	return a, nil
 }
 

@@ -29,14 +29,10 @@ func (s *Room) verifyTOTP(w http.ResponseWriter, r *http.Request, p session.Pend
 		return verified{}, web.BadRequest(fmt.Errorf("step-up verify: totp is not offered"))
 	}
 	now := s.Now()
-	// The pending step-up's own record counts its authenticator tries.
-	rec, err := s.Records.AttemptRecord(ctx, session.KindPending, p.ID, now)
-	if errors.Is(err, store.ErrNotFound) {
-		return verified{}, errNoPending()
-	} else if err != nil {
-		return verified{}, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
+	tries, err := s.tryPending(ctx, p, now)
+	if err != nil {
+		return verified{}, err
 	}
-	tries := rec.Attempts
 	ok, err := s.matchTOTP(ctx, u.ID, typed, now)
 	if err != nil {
 		return verified{}, web.Unavailable(err)
@@ -60,6 +56,20 @@ func (s *Room) verifyTOTP(w http.ResponseWriter, r *http.Request, p session.Pend
 		return verified{}, s.Site.Denial(d)
 	}
 	return s.complete(w, r, p, u, "totp", d, remember)
+}
+
+// tryPending counts one try on the pending step-up's own record, before the
+// try is judged, and returns the tries so far, this one included: the limit
+// of tries of a method without a record of its own (an authenticator code,
+// a challenge answer) holds under concurrent guesses.
+func (s *Room) tryPending(ctx context.Context, p session.Pending, now time.Time) (int, error) {
+	rec, err := s.Records.AttemptRecord(ctx, session.KindPending, p.ID, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, errNoPending()
+	} else if err != nil {
+		return 0, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
+	}
+	return rec.Attempts, nil
 }
 
 // matchTOTP reports whether code is a current code of one of the user's
