@@ -85,6 +85,9 @@ type Decider interface {
 	// SendLimitWindows are the windows security-code sends are counted
 	// in, per user, number, address and calling code.
 	SendLimitWindows() policies.SendLimitWindows
+	// StepUpFailureWindow is the window in which wrong step-up answers
+	// are counted per account.
+	StepUpFailureWindow() time.Duration
 }
 
 // Server is the gateway. Create it with New; it is an http.Handler.

@@ -1065,3 +1065,36 @@ func TestCodeByEmailWhereEnabled(t *testing.T) {
 		t.Fatalf("verify the emailed code: %+v", a)
 	}
 }
+
+// Wrong answers count per account over all its step-ups: logging in again
+// for fresh tries does not make guessing pay, and concurrent guesses from
+// many pending step-ups all count.
+func TestStepUpFailuresCountPerAccount(t *testing.T) {
+	opt, _ := withPolicyDir(t, func(dir string) {
+		editData(t, dir, func(cfg map[string]any) {
+			cfg["step_up"].(map[string]any)["failures"].(map[string]any)["max"] = 6.0
+		})
+	})
+	h := newHarness(t, opt)
+	bobID := h.addPhoneUser("bob", "builder-test-42", bobPhone)
+	var wg sync.WaitGroup
+	for range 3 {
+		b := h.client(true)
+		stepUpTo(t, h, b, bobID, "sms")
+		for range 4 {
+			wg.Go(func() { b.verifyCode("000000", false) })
+		}
+	}
+	wg.Wait()
+	b := h.client(true)
+	code := stepUpTo(t, h, b, bobID, "sms")
+	if _, a := b.verifyCode(code, false); a.Status == "authenticated" || a.Reason != "code_attempts_exceeded" {
+		t.Fatalf("the right code after 12 wrong ones over three logins: %+v, want code_attempts_exceeded", a)
+	}
+	h.clock.Add(time.Hour)
+	b = h.client(true)
+	code = stepUpTo(t, h, b, bobID, "sms")
+	if _, a := b.verifyCode(code, false); a.Status != "authenticated" {
+		t.Fatalf("an hour later: %+v", a)
+	}
+}

@@ -79,6 +79,8 @@ func factsKey(a *Account, methods []string) string {
 	flag(a.Locked)
 	flag(a.EmailOnFile)
 	b.WriteString(strconv.Itoa(a.ConsecutiveFailures))
+	b.WriteByte(',')
+	b.WriteString(strconv.Itoa(a.RecentStepUpFailures))
 	b.WriteByte(';')
 	list(a.SecondFactors)
 	list(a.Products)

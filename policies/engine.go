@@ -149,6 +149,10 @@ func (e *Engine) PathClass(route, urlPath string) string {
 // the gateway reads the count the policy will judge.
 func (e *Engine) IPFailureWindow() time.Duration { return e.current.Load().ipWindow }
 
+// StepUpFailureWindow is the window in which wrong step-up answers are
+// counted per account (data.portcullis.config.step_up.failures).
+func (e *Engine) StepUpFailureWindow() time.Duration { return e.current.Load().stepUpWindow }
+
 // SendLimitWindows are the fixed windows in which the gateway counts
 // security-code sends for the send_code limits
 // (data.portcullis.config.codes.send_limits.*.window_seconds), one per

@@ -119,6 +119,11 @@ type Account struct {
 	// ConsecutiveFailures counts wrong passwords in a row before this
 	// request.
 	ConsecutiveFailures int `json:"consecutive_failures"`
+	// RecentStepUpFailures counts wrong security codes, authenticator
+	// codes and challenge answers for the account, over all its pending
+	// step-ups, in the policy's window (step_up.failures.window_seconds),
+	// before this try (verify_code).
+	RecentStepUpFailures int `json:"recent_step_up_failures"`
 	// SecondFactors lists what the account can step up with: sms, voice,
 	// totp, passkey, questions.
 	SecondFactors []string `json:"second_factors"`

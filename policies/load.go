@@ -207,6 +207,7 @@ type policySet struct {
 type knobs struct {
 	allowListed     *netipx.IPSet
 	ipWindow        time.Duration
+	stepUpWindow    time.Duration
 	maxFailures     int
 	passwords       PasswordRules
 	sendWindows     SendLimitWindows
@@ -234,8 +235,9 @@ type configData struct {
 		IPFailureWindowSeconds *int `json:"ip_failure_window_seconds"`
 	} `json:"throttle"`
 	StepUp *struct {
-		Methods                  *[]string `json:"methods"`
-		AllowWithoutSecondFactor *bool     `json:"allow_without_second_factor"`
+		Methods                  *[]string      `json:"methods"`
+		AllowWithoutSecondFactor *bool          `json:"allow_without_second_factor"`
+		Failures                 *sendLimitData `json:"failures"`
 	} `json:"step_up"`
 	Devices *struct {
 		OfferRegistration *bool `json:"offer_registration"`
@@ -456,6 +458,11 @@ func readKnobs(data map[string]any) (knobs, error) {
 	if k.ipWindow <= 0 {
 		return k, errors.New("data.portcullis.config.throttle.ip_failure_window_seconds must be positive")
 	}
+	if cfg.StepUp.Failures == nil || cfg.StepUp.Failures.Max == nil || cfg.StepUp.Failures.WindowSeconds == nil ||
+		*cfg.StepUp.Failures.Max < 0 || *cfg.StepUp.Failures.WindowSeconds <= 0 {
+		return k, errors.New("data.portcullis.config.step_up.failures needs max (0 or more) and a positive window_seconds")
+	}
+	k.stepUpWindow = time.Duration(*cfg.StepUp.Failures.WindowSeconds) * time.Second
 	k.maxFailures = *cfg.Lockout.MaxConsecutiveFailures
 	if k.maxFailures <= 0 {
 		return k, errors.New("data.portcullis.config.lockout.max_consecutive_failures must be positive")

@@ -18,6 +18,10 @@ expired if input.now - input.code.sent_at >= config.codes.ttl_seconds
 
 exhausted if input.code.attempts >= config.codes.max_attempts
 
+# Wrong answers are also counted per account over all its step-ups, so
+# that logging in again for fresh tries cannot make guessing pay.
+exhausted if object.get(input.account, "recent_step_up_failures", 0) >= config.step_up.failures.max
+
 # last_try is true when this wrong code uses up the code's tries.
 default last_try := false
 

@@ -100,3 +100,15 @@ test_code_with_no_tries_left_is_refused_even_if_right if {
 test_missing_result_is_denied_by_default if {
 	verify_code.decision.reason == "policy_default_deny" with input as {"point": "verify_code", "now": sent_at, "code": {"sent_at": sent_at, "attempts": 0}}
 }
+
+test_the_account_wide_failure_budget_ends_guessing if {
+	d := verify_code.decision with input as object.union(attempt(true, 60, 0), {"account": {"recent_step_up_failures": 10}})
+	not d.allow
+	d.reason == "code_attempts_exceeded"
+	d.invalidate_code
+}
+
+test_failures_under_the_account_budget_do_not_stop_a_right_code if {
+	d := verify_code.decision with input as object.union(attempt(true, 60, 0), {"account": {"recent_step_up_failures": 9}})
+	d.allow
+}

@@ -107,7 +107,13 @@ func (s *Room) verifyQuestion(w http.ResponseWriter, r *http.Request, p session.
 	if err != nil {
 		return verified{}, web.Unavailable(err)
 	}
-	if !right {
+	release, err := s.reserveFailure(ctx, u.ID, &acct, now)
+	if err != nil {
+		return verified{}, err
+	}
+	if right {
+		release()
+	} else {
 		if err := s.countWrongAnswer(ctx, client, acct, u, r); err != nil {
 			return verified{}, err
 		}

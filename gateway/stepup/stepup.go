@@ -41,6 +41,7 @@ type Policy interface {
 	Decide(ctx context.Context, in policies.Input) policies.Decision
 	IPFailureWindow() time.Duration
 	SendLimitWindows() policies.SendLimitWindows
+	StepUpFailureWindow() time.Duration
 }
 
 // Users is what the room reads of profiles.
@@ -332,6 +333,27 @@ func (s *Room) reserveSends(ctx context.Context, userID, dest string, ip netip.A
 	return sends, release, nil
 }
 
+// stepUpFailures names the counter of an account's wrong step-up answers.
+func stepUpFailures(userID string) string { return "stepup-fail-user:" + userID }
+
+// reserveFailure counts a try against the account's budget of wrong
+// answers before it is judged (so concurrent guesses over many pending
+// step-ups all count), sets the count from before it in acct, and returns
+// the function that gives the place back once the try proves right.
+func (s *Room) reserveFailure(ctx context.Context, userID string, acct *policies.Account, now time.Time) (func(), error) {
+	window := s.Policy.StepUpFailureWindow()
+	n, err := s.Hits.AddHit(ctx, stepUpFailures(userID), window, now)
+	if err != nil {
+		return nil, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
+	}
+	acct.RecentStepUpFailures = n - 1
+	return func() {
+		if err := s.Hits.ReleaseHit(context.WithoutCancel(ctx), stepUpFailures(userID), window, now); err != nil {
+			s.Log.ErrorContext(ctx, "release step-up try", "error", err)
+		}
+	}, nil
+}
+
 // verified is the outcome of a passed step-up.
 type verified struct {
 	// Continue is where the browser goes next.
@@ -365,6 +387,10 @@ func (s *Room) verify(w http.ResponseWriter, r *http.Request, method, typed stri
 	if err != nil {
 		return verified{}, web.Unavailable(err)
 	}
+	release, err := s.reserveFailure(ctx, u.ID, &acct, now)
+	if err != nil {
+		return verified{}, err
+	}
 	in := policies.Input{Point: policies.PointVerifyCode, Now: now.Unix(), Client: s.Facts.Client(ctx, ip),
 		Account: acct, Request: requestFacts(r), Code: &policies.Code{Purpose: policyPurpose(p)}}
 	id := codeID(p, p.Purpose)
@@ -385,6 +411,9 @@ func (s *Room) verify(w http.ResponseWriter, r *http.Request, method, typed stri
 		return verified{}, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
 	}
 	ok := s.Codes.Match(c.Seal, typed, binding(p, p.Purpose))
+	if ok {
+		release()
+	}
 	in.Code.Channel, in.Code.SentAt, in.Code.Attempts, in.Code.Resends = c.Channel, c.SentAt, rec.Attempts-1, c.Resends
 	in.Attempt = policies.CodeAttempt(ok)
 	d := s.Policy.Decide(ctx, in)

@@ -42,6 +42,13 @@ func (s *Room) verifyTOTP(w http.ResponseWriter, r *http.Request, p session.Pend
 	if err != nil {
 		return verified{}, web.Unavailable(err)
 	}
+	release, err := s.reserveFailure(ctx, u.ID, &acct, now)
+	if err != nil {
+		return verified{}, err
+	}
+	if ok {
+		release()
+	}
 	d := s.Policy.Decide(ctx, policies.Input{Point: policies.PointVerifyCode, Now: now.Unix(),
 		Client: s.Facts.Client(ctx, ip), Account: acct, Request: requestFacts(r),
 		Code:    &policies.Code{Purpose: p.Purpose, Channel: "totp", SentAt: now.Unix(), Attempts: tries - 1},
