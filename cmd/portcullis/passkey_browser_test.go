@@ -159,23 +159,22 @@ func TestBrowserPasskey(t *testing.T) {
 		fail("after the code: %v %v", resp, err)
 	}
 
-	// 2. On the login host, where the session is fresh from its step-up,
-	// passkey.js adds a passkey. A page of the gateway's own loads it, so
-	// the page CSP has to allow the script and its calls.
-	if err := chromedp.Do(bctx, chromedp.Navigate(loginOrigin+"/.portcullis/logout")); err != nil {
-		fail("open a page on the login host: %v", err)
+	// 2. On the settings page, where the session is fresh from its
+	// step-up, the "Add a passkey" button adds one. passkey.js is the
+	// gateway's own script, so the page CSP has to allow it and its calls.
+	if err := chromedp.Do(bctx, chromedp.Navigate(loginOrigin+"/.portcullis/settings")); err != nil {
+		fail("open the settings page: %v", err)
 	}
-	status, err := chromedp.Run(bctx, chromedp.Evaluate[string](`new Promise((resolve, reject) => {
-		const s = document.createElement("script");
-		s.src = "/.portcullis/passkeys/passkey.js";
-		s.onerror = () => reject(new Error("passkey.js did not load: the page CSP needs script-src 'self'"));
-		s.onload = () => window.portcullisPasskey.register("Chromium").then(
-			(a) => resolve(a.status),
-			(e) => reject(new Error(e.message + " " + JSON.stringify(e.answer || {}))));
-		document.head.appendChild(s);
-	})`, chromedp.EvalAwaitPromise, userGesture))
-	if err != nil || status != "added" {
-		fail("add a passkey: %q %v", status, err)
+	if err := chromedp.Do(bctx, chromedp.WaitVisible(chromedp.ID("passkey-add"))); err != nil {
+		fail("the settings page shows no Add a passkey button: %v", err)
+	}
+	resp, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.ID("passkey-add")))
+	if err != nil || resp.URL != loginOrigin+"/.portcullis/settings?done=passkey_added" {
+		fail("add a passkey from the settings page: %v %v", resp, err)
+	}
+	done, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil || !strings.Contains(done, "Your passkey is added") {
+		fail("the settings page after adding: %q %v", done, err)
 	}
 	creds, err := chromedp.Call(bctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: va.AuthenticatorID})
 	if err != nil || len(creds.Credentials) != 1 || !creds.Credentials[0].IsResidentCredential || creds.Credentials[0].RpID != "login.localhost" {
@@ -183,6 +182,9 @@ func TestBrowserPasskey(t *testing.T) {
 	}
 
 	// 3. Sign out everywhere.
+	if err := chromedp.Do(bctx, chromedp.Navigate(loginOrigin+"/.portcullis/logout")); err != nil {
+		fail("open the sign-out page: %v", err)
+	}
 	resp, err = chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`form button[type="submit"]`)))
 	if err != nil || resp.Status != 200 {
 		fail("sign out: %v %v", resp, err)

@@ -48,6 +48,8 @@ func doneMessage(key string) string {
 		return msgQuestionsSaved
 	case "phone_changed":
 		return "Your security phone is changed."
+	case "passkey_added":
+		return "Your passkey is added. Next time you can sign in with it."
 	}
 	return ""
 }

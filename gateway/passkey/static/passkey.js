@@ -89,6 +89,31 @@
 
   window.portcullisPasskey = { register, signIn };
 
+  // The settings page's "Add a passkey" button.
+  const add = document.getElementById("passkey-add");
+  if (add && window.PublicKeyCredential && navigator.credentials) {
+    const addError = document.getElementById("passkey-add-error");
+    add.hidden = false;
+    add.addEventListener("click", async () => {
+      add.disabled = true;
+      if (addError) addError.hidden = true;
+      try {
+        await register("");
+        window.location.assign("/.portcullis/settings?done=passkey_added");
+      } catch (err) {
+        if (err.answer && err.answer.status === "step_up_required") {
+          window.location.assign("/.portcullis/step-up");
+          return;
+        }
+        add.disabled = false;
+        if (addError) {
+          addError.textContent = err.answer ? err.message : "Adding the passkey didn't finish. Try again.";
+          addError.hidden = false;
+        }
+      }
+    });
+  }
+
   const button = document.getElementById("passkey-signin");
   if (!button || !window.PublicKeyCredential || !navigator.credentials) return;
   const errorBox = document.getElementById("passkey-error");
