@@ -40,77 +40,12 @@ import (
 // $PORTCULLIS_SCREENSHOTS names a directory for a screenshot of the login
 // page.
 func TestBrowserSignInAcrossHosts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole demo and a browser")
-	}
-	chromium := findChromium()
-	if chromium == "" {
-		const msg = "no Chromium found (set PORTCULLIS_CHROMIUM, or install the chromium package)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + "; CI must run the browser test")
-		}
-		t.Skip(msg)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-
-	addr, dir := startDemo(t, ctx)
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := func(host string) string { return "https://" + host + ":" + port }
-	loginOrigin := origin("login.localhost")
-	autoWhoami := origin("auto.localhost") + "/whoami"
-	bankWhoami := origin("bank.localhost") + "/whoami"
-
-	// Chromium takes its trust anchors from the NSS database, not from a
-	// flag. Rather than --ignore-certificate-errors, it is told to accept
-	// exactly the leaf keys that Go has just verified against ca.pem; any
-	// other certificate still fails.
-	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafKeys := demoLeafKeys(t, ctx, addr, caPEM, "login.localhost", "bank.localhost", "auto.localhost")
-
-	var browserOut syncBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1024, 768),
-		chromedp.Flag("host-resolver-rules", "MAP *.localhost 127.0.0.1"),
-		chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(leafKeys, ",")),
-		chromedp.CombinedOutput(&browserOut),
-	)
-	blog := newBrowserLog()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(blog.listen))
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-		if t.Failed() {
-			t.Logf("browser output:\n%s", browserOut.String())
-		}
-	})
-	// fail stops the test with what the browser reported. Chromium puts a
-	// blocked form submission on the console a moment after the navigation
-	// fails, so it waits briefly for a CSP message first.
-	fail := func(format string, args ...any) {
-		t.Helper()
-		blog.waitCSP(2*time.Second, "")
-		t.Fatalf("%s\ndocument requests: %q\nbrowser console:\n%s",
-			fmt.Sprintf(format, args...), blog.takeDocuments(), blog.consoleText())
-	}
+	db := openDemoBrowser(t, 90*time.Second, nil)
+	bctx, blog, dir, fail := db.ctx, db.log, db.dir, db.fail
+	loginOrigin := db.origin("login.localhost")
+	autoWhoami := db.origin("auto.localhost") + "/whoami"
+	bankWhoami := db.origin("bank.localhost") + "/whoami"
+	origin := db.origin
 
 	// 1. An app page without a session leads to the sign-in form on the
 	// login host.
@@ -286,6 +221,99 @@ func TestBrowserSignInAcrossHosts(t *testing.T) {
 		fail("messages sent for the registered browser: %d before, %d after (%v)", len(sent), len(after), err)
 	}
 	t.Logf("browser console:\n%s", blog.consoleText())
+}
+
+// demoBrowser is the demo with a headless Chromium pointed at it.
+type demoBrowser struct {
+	// ctx is the browser tab's context.
+	ctx  context.Context
+	log  *browserLog
+	dir  string // the demo's data directory
+	addr string // where the demo listens
+	port string
+	// fail stops the test with what the browser reported. Chromium puts a
+	// blocked form submission on the console a moment after the
+	// navigation fails, so it waits briefly for a CSP message first.
+	fail func(format string, args ...any)
+}
+
+// origin is the https origin of one of the demo's hosts.
+func (d *demoBrowser) origin(host string) string { return "https://" + host + ":" + d.port }
+
+// openDemoBrowser starts the demo and a headless Chromium that trusts
+// exactly the demo's certificates, for at most timeout. before, when set,
+// runs once the demo is up and before the browser starts (a test may skip
+// there). Without Chromium the test is skipped, except under CI, where it
+// fails.
+//
+// Chromium takes its trust anchors from the NSS database, not from a flag.
+// Rather than --ignore-certificate-errors, it is told to accept exactly the
+// leaf keys that Go has just verified against ca.pem; any other
+// certificate still fails.
+func openDemoBrowser(t *testing.T, timeout time.Duration, before func(ctx context.Context, addr string, caPEM []byte)) *demoBrowser {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts the whole demo and a browser")
+	}
+	chromium := findChromium()
+	if chromium == "" {
+		const msg = "no Chromium found (set PORTCULLIS_CHROMIUM, or install the chromium package)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg + "; CI must run the browser test")
+		}
+		t.Skip(msg)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	t.Cleanup(cancel)
+	addr, dir := startDemo(t, ctx)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != nil {
+		before(ctx, addr, caPEM)
+	}
+	leafKeys := demoLeafKeys(t, ctx, addr, caPEM, "login.localhost", "bank.localhost", "auto.localhost")
+
+	var browserOut syncBuffer
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 768),
+		chromedp.Flag("host-resolver-rules", "MAP *.localhost 127.0.0.1"),
+		chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(leafKeys, ",")),
+		chromedp.CombinedOutput(&browserOut),
+	)
+	blog := newBrowserLog()
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(blog.listen))
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+		if t.Failed() {
+			t.Logf("browser output:\n%s", browserOut.String())
+		}
+	})
+	return &demoBrowser{ctx: bctx, log: blog, dir: dir, addr: addr, port: port,
+		fail: func(format string, args ...any) {
+			t.Helper()
+			blog.waitCSP(2*time.Second, "")
+			t.Fatalf("%s\ndocument requests: %q\nbrowser console:\n%s",
+				fmt.Sprintf(format, args...), blog.takeDocuments(), blog.consoleText())
+		}}
 }
 
 // findChromium returns the Chromium binary to drive: $PORTCULLIS_CHROMIUM,

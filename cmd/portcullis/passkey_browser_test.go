@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,73 +32,18 @@ import (
 // gateway yet), and like TestBrowserSignInAcrossHosts when there is no
 // Chromium.
 func TestBrowserPasskey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole demo and a browser")
-	}
-	chromium := findChromium()
-	if chromium == "" {
-		const msg = "no Chromium found (set PORTCULLIS_CHROMIUM, or install the chromium package)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg + "; CI must run the browser test")
-		}
-		t.Skip(msg)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
-	defer cancel()
-
-	addr, dir := startDemo(t, ctx)
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := func(host string) string { return "https://" + host + ":" + port }
-	loginOrigin := origin("login.localhost")
-	autoWhoami := origin("auto.localhost") + "/whoami"
-	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status := demoScriptStatus(t, ctx, caPEM, addr, loginOrigin+"/.portcullis/passkeys/passkey.js"); status == http.StatusNotFound {
-		t.Skip("the demo answers 404 for /.portcullis/passkeys/passkey.js: the passkey room (gateway/passkey) " +
-			"is not wired into gateway.New yet")
-	} else if status != http.StatusOK {
-		t.Fatalf("GET /.portcullis/passkeys/passkey.js: %d", status)
-	}
-	leafKeys := demoLeafKeys(t, ctx, addr, caPEM, "login.localhost", "bank.localhost", "auto.localhost")
-
-	var browserOut syncBuffer
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1024, 768),
-		chromedp.Flag("host-resolver-rules", "MAP *.localhost 127.0.0.1"),
-		chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(leafKeys, ",")),
-		chromedp.CombinedOutput(&browserOut),
-	)
-	blog := newBrowserLog()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(blog.listen))
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-		if t.Failed() {
-			t.Logf("browser output:\n%s", browserOut.String())
+	db := openDemoBrowser(t, 120*time.Second, func(ctx context.Context, addr string, caPEM []byte) {
+		url := "https://login.localhost" + portOf(addr) + "/.portcullis/passkeys/passkey.js"
+		if status := demoScriptStatus(t, ctx, caPEM, addr, url); status == http.StatusNotFound {
+			t.Skip("the demo answers 404 for /.portcullis/passkeys/passkey.js: the passkey room (gateway/passkey) " +
+				"is not wired into gateway.New yet")
+		} else if status != http.StatusOK {
+			t.Fatalf("GET /.portcullis/passkeys/passkey.js: %d", status)
 		}
 	})
-	fail := func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf("%s\ndocument requests: %q\nbrowser console:\n%s",
-			fmt.Sprintf(format, args...), blog.takeDocuments(), blog.consoleText())
-	}
+	bctx, blog, dir, fail := db.ctx, db.log, db.dir, db.fail
+	loginOrigin := db.origin("login.localhost")
+	autoWhoami := db.origin("auto.localhost") + "/whoami"
 
 	// 0. The browser gets a platform authenticator that holds discoverable
 	// credentials and verifies its user.
