@@ -620,6 +620,9 @@ type Password struct {
 	Iterations    uint32 `yaml:"iterations"`
 	Parallelism   uint8  `yaml:"parallelism"`
 	MaxConcurrent int    `yaml:"max_concurrent"`
+	// QueueTimeout bounds how long a sign-in waits for a hashing slot
+	// before it is answered 503 with Retry-After. Default 2s.
+	QueueTimeout time.Duration `yaml:"queue_timeout"`
 }
 
 // Log configures logging.
@@ -910,7 +913,8 @@ func (f *File) Gateway() gateway.Config {
 		StripHeaders:    f.Identity.StripHeaders,
 		IdentityHeaders: f.Identity.Headers,
 		Password: credential.Params{MemoryKiB: f.Password.MemoryKiB, Time: f.Password.Iterations,
-			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent},
+			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent,
+			QueueTimeout: f.Password.QueueTimeout},
 		AssertionTTL: f.Identity.AssertionTTL,
 		SupportPhone: f.SupportPhone,
 		Organisation: f.Organisation,

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // countingStore counts the failures the gateway adds, whatever the store
@@ -227,5 +228,45 @@ func TestParallelGuessesFromOneAddressStopAtTheThrottle(t *testing.T) {
 	// the address starts from zero, and meanwhile it stays at the limit.
 	if _, a := h.client(false).apiLogin(bankHost, "alice", alicePassword); a.Reason != "ip_throttled" {
 		t.Fatalf("after the burst: %+v", a)
+	}
+}
+
+// A burst of sign-ins larger than the hashing slots can serve in their
+// queue deadline is answered 503 with Retry-After, never queued without
+// end; the attempts turned away are not judged, so they count neither
+// against a profile nor against the address.
+func TestBusyHashingAnswersRetryAfter(t *testing.T) {
+	h := newHarness(t, func(s *setup) {
+		s.cfg.Password.MaxConcurrent = 1
+		s.cfg.Password.QueueTimeout = time.Millisecond
+	})
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	retryAfter := true
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Go(func() {
+			resp, _ := h.client(true).apiLogin(bankHost, "nobody", "not-a-password")
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[resp.StatusCode]++
+			if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "2" {
+				retryAfter = false
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("30 concurrent sign-ins, one hashing slot: %v", statuses)
+	judged := statuses[http.StatusUnauthorized]
+	if statuses[http.StatusServiceUnavailable] == 0 || judged == 0 || !retryAfter {
+		t.Fatalf("statuses %v (Retry-After on every 503: %v), want some 401s and some 503s with Retry-After: 2", statuses, retryAfter)
+	}
+	// The address's count holds the judged failures only: with fewer than
+	// the throttle's 20 of them, the right password signs in.
+	if judged < 20 {
+		if resp, a := h.client(true).apiLogin(bankHost, "alice", alicePassword); resp.StatusCode != http.StatusOK {
+			t.Fatalf("the right password after %d judged failures and %d turned away: %d %+v",
+				judged, statuses[http.StatusServiceUnavailable], resp.StatusCode, a)
+		}
 	}
 }

@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -25,14 +27,28 @@ type Params struct {
 	Threads   uint8
 	// MaxConcurrent bounds how many hashes run at once, so a burst of
 	// logins queues instead of exhausting memory (each hash holds
-	// MemoryKiB for its duration).
+	// MemoryKiB for its duration) or every core (proxied requests keep a
+	// core to themselves).
 	MaxConcurrent int
+	// QueueTimeout bounds how long a hash waits for a slot; past it the
+	// hash fails with ErrBusy and the caller answers 503 with Retry-After,
+	// rather than letting a queue grow without end. 0 means 2 seconds.
+	QueueTimeout time.Duration
 }
 
-// DefaultParams returns OWASP's argon2id parameters.
+// DefaultParams returns OWASP's argon2id parameters, with hashing bounded
+// below the core count: one hash on one or two cores, one fewer than the
+// cores on more.
 func DefaultParams() Params {
-	return Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, MaxConcurrent: 4}
+	return Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, MaxConcurrent: max(1, runtime.NumCPU()-1),
+		QueueTimeout: defaultQueueTimeout}
 }
+
+// defaultQueueTimeout is how long a hash waits for a slot by default.
+const defaultQueueTimeout = 2 * time.Second
+
+// ErrBusy is a hash that found every slot taken for its whole QueueTimeout.
+var ErrBusy = errors.New("password: every hashing slot is busy")
 
 const (
 	saltLen = 16
@@ -48,6 +64,7 @@ type Hasher struct {
 	params Params
 	rand   io.Reader
 	slots  chan struct{}
+	wait   time.Duration // the queue timeout
 	// dummy is a hash of a random password, verified against when the
 	// username is unknown so that both cases cost one argon2id run.
 	dummy string
@@ -61,7 +78,14 @@ func NewHasher(p Params, rand io.Reader) (*Hasher, error) {
 	if p.MaxConcurrent < 1 {
 		return nil, fmt.Errorf("password: max concurrent hashes must be at least 1, got %d", p.MaxConcurrent)
 	}
-	h := &Hasher{params: p, rand: rand, slots: make(chan struct{}, p.MaxConcurrent)}
+	if p.QueueTimeout < 0 {
+		return nil, fmt.Errorf("password: queue timeout %v is negative", p.QueueTimeout)
+	}
+	wait := p.QueueTimeout
+	if wait == 0 {
+		wait = defaultQueueTimeout
+	}
+	h := &Hasher{params: p, rand: rand, slots: make(chan struct{}, p.MaxConcurrent), wait: wait}
 	secret := make([]byte, 32)
 	if _, err := io.ReadFull(rand, secret); err != nil {
 		return nil, fmt.Errorf("password: dummy: %w", err)
@@ -78,6 +102,15 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.slots <- struct{}{}:
 		return nil
+	default:
+	}
+	wait := time.NewTimer(h.wait)
+	defer wait.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-wait.C:
+		return ErrBusy
 	case <-ctx.Done():
 		return fmt.Errorf("password: waiting for a hash slot: %w", ctx.Err())
 	}

@@ -3,8 +3,11 @@ package credential
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func testHasher(t testing.TB) *Hasher {
@@ -79,5 +82,38 @@ func TestNewHasherRefusesWeakParameters(t *testing.T) {
 	}
 	if _, err := NewHasher(Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}, rand.Reader); err == nil {
 		t.Fatal("zero concurrency accepted")
+	}
+}
+
+// With every slot taken, a hash waits at most QueueTimeout and then fails
+// with ErrBusy; a slot freed in time is taken.
+func TestHasherQueueHasADeadline(t *testing.T) {
+	h, err := NewHasher(Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.acquire(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := h.Verify(t.Context(), "", "password"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Verify with every slot taken: %v, want ErrBusy", err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("waited %v for a 50ms queue deadline", waited)
+	}
+	go func() { time.Sleep(10 * time.Millisecond); h.release() }()
+	if _, err := h.Verify(t.Context(), "", "password"); err != nil {
+		t.Fatalf("Verify once a slot is freed: %v", err)
+	}
+	if _, err := NewHasher(Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1, MaxConcurrent: 1, QueueTimeout: -time.Second}, rand.Reader); err == nil {
+		t.Fatal("a negative queue timeout was accepted")
+	}
+}
+
+func TestDefaultHashingStaysBelowTheCores(t *testing.T) {
+	p := DefaultParams()
+	if p.MaxConcurrent < 1 || runtime.NumCPU() > 1 && p.MaxConcurrent >= runtime.NumCPU() {
+		t.Fatalf("MaxConcurrent %d on %d cores", p.MaxConcurrent, runtime.NumCPU())
 	}
 }

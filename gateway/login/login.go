@@ -180,6 +180,12 @@ func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password
 		return store.User{}, l.site.Denial(d)
 	}
 	ok, err := l.hasher.Verify(ctx, user.PasswordHash, password)
+	if errors.Is(err, credential.ErrBusy) {
+		// Every hashing slot stayed taken: the attempt is not judged, its
+		// place in the address's count is given back, and the client is
+		// asked to come back in a moment.
+		return store.User{}, web.Busy(fmt.Errorf("sign in: %w", err), busyRetryAfter)
+	}
 	if err != nil {
 		return store.User{}, web.Unavailable(fmt.Errorf("sign in: verify password: %w", err))
 	}
@@ -222,6 +228,10 @@ func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password
 	l.log.LogAttrs(ctx, slog.LevelInfo, "signed in", logAttrs...)
 	return user, nil
 }
+
+// busyRetryAfter is the Retry-After, in seconds, of a sign-in refused
+// because every hashing slot was busy.
+const busyRetryAfter = 2
 
 // sessionLimit is the lifetime of a session the decision opens: the
 // configured maximum, or the policy's if shorter.

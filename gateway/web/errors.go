@@ -23,6 +23,9 @@ type Error struct {
 	// StepUp lists the methods that would let the person through, when
 	// the refusal is a request for extra verification.
 	StepUp []string
+	// RetryAfter, when positive, is the Retry-After a 503 or 429 answers
+	// with, in seconds.
+	RetryAfter int
 }
 
 func (e *Error) Error() string {
@@ -53,6 +56,16 @@ const (
 // fails: the request is refused, never let through.
 func Unavailable(err error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Reason: policies.ReasonUnavailable, Message: MsgUnavailable, Err: err}
+}
+
+// Busy is the answer when the gateway is at capacity for the work a request
+// needs (every password-hashing slot taken past its queue deadline): 503
+// with Retry-After, so the client comes back instead of waiting in a queue
+// without end.
+func Busy(err error, retryAfter int) *Error {
+	e := Unavailable(err)
+	e.RetryAfter = retryAfter
+	return e
 }
 
 // BadRequest is the answer to a request the gateway cannot read.
@@ -160,6 +173,9 @@ func (s *Site) RenderError(w http.ResponseWriter, r *http.Request, err error) {
 		slog.String("reason", e.Reason), slog.Int("status", e.Status),
 		slog.String("path", r.URL.Path), slog.String("remote_ip", s.ClientIP(r).String()),
 		slog.Any("error", e.Err))
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
 	if WantsJSON(r) {
 		status := "denied"
 		if e.Reason == policies.ReasonStepUpRequired {
