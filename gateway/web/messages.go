@@ -34,7 +34,7 @@ func (s *Site) Message(key string) string {
 	case "wait_before_resend":
 		return "We just sent a code. Please wait a moment before asking for another."
 	case "phone_not_accepted":
-		return "We can only send codes to a number that belongs to a specific phone in your possession, such as a mobile or a home landline. Internet-based (VoIP), toll-free, premium-rate and shared numbers can't receive them. " + s.callSupport("to update your security phone")
+		return "We can only send codes to a number that belongs to a specific phone in your possession, such as a mobile or a home landline. Internet-based (VoIP), toll-free, premium-rate and shared numbers can't receive them."
 	case "phone_invalid":
 		return "The security phone on your profile isn't a valid number. " + s.callSupport("to update it")
 	case "use_other_channel":
