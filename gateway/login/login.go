@@ -236,11 +236,7 @@ const busyRetryAfter = 2
 // sessionLimit is the lifetime of a session the decision opens: the
 // configured maximum, or the policy's if shorter.
 func (l *Room) sessionLimit(d policies.Decision) time.Duration {
-	limit := l.lifetime
-	if p := time.Duration(d.SessionMaxSeconds) * time.Second; p > 0 && p < limit {
-		limit = p
-	}
-	return limit
+	return session.Lifetime(l.lifetime, d)
 }
 
 // secondFactors adds to the account facts what the user can step up with.

@@ -496,10 +496,7 @@ func (s *Room) signIn(w http.ResponseWriter, r *http.Request, in policies.Input,
 			}
 		}
 	}
-	limit := s.MaxLifetime
-	if p := time.Duration(d.SessionMaxSeconds) * time.Second; p > 0 && p < limit {
-		limit = p
-	}
+	limit := session.Lifetime(s.MaxLifetime, d)
 	switch {
 	case d.Allow, d.Reason == policies.ReasonStepUpRequired && slices.Contains(d.StepUp, credential.KindPasskey):
 	case d.Reason == policies.ReasonStepUpRequired:

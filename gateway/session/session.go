@@ -260,3 +260,12 @@ func (m *Manager) Require(r *http.Request) (Identity, error) {
 	}
 	return id, nil
 }
+
+// Lifetime is the lifetime of a session a decision opens: max, or the
+// policy's session_max_seconds when that is shorter.
+func Lifetime(max time.Duration, d policies.Decision) time.Duration {
+	if p := time.Duration(d.SessionMaxSeconds) * time.Second; p > 0 && p < max {
+		return p
+	}
+	return max
+}
