@@ -623,6 +623,17 @@ type Password struct {
 	// QueueTimeout bounds how long a sign-in waits for a hashing slot
 	// before it is answered 503 with Retry-After. Default 2s.
 	QueueTimeout time.Duration `yaml:"queue_timeout"`
+	// Nice lowers the hashing threads' scheduling priority (0 to 19;
+	// 0 keeps the process's). Default credential.DefaultNice.
+	Nice *int `yaml:"nice"`
+}
+
+// nice is the configured nice value, or the default when unset.
+func (p Password) nice() int {
+	if p.Nice == nil {
+		return credential.DefaultNice
+	}
+	return *p.Nice
 }
 
 // Log configures logging.
@@ -755,8 +766,11 @@ func (f *File) setDefaults() {
 	if f.Password.Parallelism == 0 {
 		f.Password.Parallelism = p.Threads
 	}
+	if f.Password.Nice == nil {
+		f.Password.Nice = &p.Nice
+	}
 	if f.Password.MaxConcurrent == 0 {
-		f.Password.MaxConcurrent = p.MaxConcurrent
+		f.Password.MaxConcurrent = credential.DefaultMaxConcurrent(*f.Password.Nice)
 	}
 	if f.Issuer == "" {
 		host := f.LoginHost
@@ -914,7 +928,7 @@ func (f *File) Gateway() gateway.Config {
 		IdentityHeaders: f.Identity.Headers,
 		Password: credential.Params{MemoryKiB: f.Password.MemoryKiB, Time: f.Password.Iterations,
 			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent,
-			QueueTimeout: f.Password.QueueTimeout},
+			QueueTimeout: f.Password.QueueTimeout, Nice: f.Password.nice()},
 		AssertionTTL: f.Identity.AssertionTTL,
 		SupportPhone: f.SupportPhone,
 		Organisation: f.Organisation,

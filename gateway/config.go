@@ -108,6 +108,9 @@ func (c Config) Validate() error {
 	if c.PublicPort < 0 || c.PublicPort > 65535 {
 		add("listen.public_port", "%d is not a port (1 to 65535, or 0 for the port each request names)", c.PublicPort)
 	}
+	if c.Password.Nice < 0 || c.Password.Nice > 19 {
+		add("password.nice", "%d is outside 0 (the process's priority) to 19 (the lowest)", c.Password.Nice)
+	}
 	if c.Password.QueueTimeout < 0 {
 		add("password.queue_timeout", "%v must not be negative", c.Password.QueueTimeout)
 	}

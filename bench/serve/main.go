@@ -44,18 +44,18 @@ func main() {
 }
 
 type options struct {
-	rounds       int
-	duration     time.Duration
-	warmup       time.Duration
-	conns        int
-	threads      int
-	burst        int
-	loginTime    time.Duration
-	oauth2Proxy  string
-	noCaddy      bool
-	keep         bool
-	asJSON       bool
-	gatewayFlags []string
+	rounds      int
+	duration    time.Duration
+	warmup      time.Duration
+	conns       int
+	threads     int
+	burst       int
+	loginTime   time.Duration
+	oauth2Proxy string
+	noCaddy     bool
+	keep        bool
+	asJSON      bool
+	nice        int
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -73,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.noCaddy, "no-caddy", false, "leave out Caddy even when it is installed")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, configuration, decision log)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
+	fs.IntVar(&o.nice, "nice", -1, "set the gateway's password.nice (-1 leaves the default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -183,7 +184,7 @@ func setUp(ctx context.Context, o options, log io.Writer) (*bench, error) {
 		return b, err
 	}
 	configPath := filepath.Join(dir, "portcullis.yaml")
-	if err := os.WriteFile(configPath, []byte(gatewayConfig(root, dir, gwAddr, adminAddr, upAddr)), 0o600); err != nil {
+	if err := os.WriteFile(configPath, []byte(gatewayConfig(root, dir, gwAddr, adminAddr, upAddr, o.nice)), 0o600); err != nil {
 		return b, err
 	}
 	if err := addUser(ctx, bin("portcullis"), configPath); err != nil {

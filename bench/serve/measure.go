@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"slices"
@@ -124,8 +125,8 @@ func (b *bench) measureOne(ctx context.Context, o options, t *target, round, bur
 	if burst > 0 {
 		bctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		for range burst {
-			wg.Go(func() { b.signInLoop(bctx, &logins) })
+		for i := range burst {
+			wg.Go(func() { b.signInLoop(bctx, i, &logins) })
 		}
 		stopBurst = func() { cancel(); wg.Wait() }
 		// Let the hashing queue fill before measuring.
@@ -210,8 +211,15 @@ func (c *loginCounts) err() error {
 // signInLoop signs the customer in again and again from the registered
 // device (a right password: the full sign-in, which opens a session) until
 // ctx ends. A 503 is the hashing queue's deadline, counted as busy.
-func (b *bench) signInLoop(ctx context.Context, c *loginCounts) {
-	client := &http.Client{Transport: b.client.Transport, Timeout: 30 * time.Second}
+// Worker i connects from its own loopback address, 127.0.1.(i+1): the
+// people of a burst sign in from many addresses, and the gateway holds
+// each address's attempts in flight to its failure limit.
+func (b *bench) signInLoop(ctx context.Context, i int, c *loginCounts) {
+	tr := b.client.Transport.(*http.Transport).Clone()
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 1+byte(i/250), 1+byte(i%250))}
+	tr.DialContext = (&net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}).DialContext
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	creds := map[string]string{"username": username, "password": password}
 	for ctx.Err() == nil {
 		t0 := time.Now()
@@ -260,8 +268,8 @@ func (b *bench) measureLogins(ctx context.Context, o options) (*loginResult, err
 	lctx, cancel := context.WithTimeout(ctx, o.loginTime)
 	var wg sync.WaitGroup
 	t0 := time.Now()
-	for range o.burst {
-		wg.Go(func() { b.signInLoop(lctx, c) })
+	for i := range o.burst {
+		wg.Go(func() { b.signInLoop(lctx, i, c) })
 	}
 	wg.Wait()
 	elapsed := time.Since(t0)

@@ -102,8 +102,12 @@ func writeCert(dir string) (certPath, keyPath string, err error) {
 // gatewayConfig is serve's configuration as an operator would run it:
 // internal TLS, the shipped policies with the decision log on, the GeoIP
 // databases, codes by text to an outbox, metrics on the admin listener.
-func gatewayConfig(root, dir, listen, admin, upstream string) string {
-	return fmt.Sprintf(`data_dir: %[2]s/data
+func gatewayConfig(root, dir, listen, admin, upstream string, nice int) string {
+	password := ""
+	if nice >= 0 {
+		password = fmt.Sprintf("password:\n  nice: %d\n", nice)
+	}
+	return password + fmt.Sprintf(`data_dir: %[2]s/data
 listen:
   https: %[3]q
   admin: %[4]q

@@ -24,6 +24,7 @@ import (
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/credential"
 	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/delivery/outbox"
@@ -142,11 +143,14 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	if cfg.Policies.Dir != "" && *cfg.Policies.Watch {
 		go engine.Watch(ctx, time.Second)
 	}
-	srv, err := gateway.New(cfg.Gateway(), deps)
+	gcfg := cfg.Gateway()
+	srv, err := gateway.New(gcfg, deps)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	procs := credential.ReserveProcs(gcfg.Password)
+	logger.Info("password hashing", "max_concurrent", gcfg.Password.MaxConcurrent, "nice", gcfg.Password.Nice, "gomaxprocs", procs)
 	tlsCfg := certsConfig(cfg)
 	if cfg.TLS.ACME.CARoot != "" {
 		pem, err := os.ReadFile(cfg.TLS.ACME.CARoot)

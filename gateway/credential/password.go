@@ -34,14 +34,28 @@ type Params struct {
 	// hash fails with ErrBusy and the caller answers 503 with Retry-After,
 	// rather than letting a queue grow without end. 0 means 2 seconds.
 	QueueTimeout time.Duration
+	// Nice lowers the scheduling priority of the threads that hash (0
+	// keeps it, 19 is the lowest; see compute). With it, hashing may use
+	// every core: proxied requests still come first.
+	Nice int
 }
 
-// DefaultParams returns OWASP's argon2id parameters, with hashing bounded
-// below the core count: one hash on one or two cores, one fewer than the
-// cores on more.
+// DefaultParams returns OWASP's argon2id parameters, with as many hashes at
+// once as there are cores, at a lower priority (DefaultNice) than
+// proxying.
 func DefaultParams() Params {
-	return Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, MaxConcurrent: max(1, runtime.NumCPU()-1),
-		QueueTimeout: defaultQueueTimeout}
+	return Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, MaxConcurrent: runtime.NumCPU(),
+		QueueTimeout: defaultQueueTimeout, Nice: DefaultNice}
+}
+
+// DefaultMaxConcurrent is how many hashes run at once when the
+// configuration does not say: every core when hashing runs at a lower
+// priority, one fewer than the cores (at least one) when it does not.
+func DefaultMaxConcurrent(nice int) int {
+	if nice > 0 {
+		return runtime.NumCPU()
+	}
+	return max(1, runtime.NumCPU()-1)
 }
 
 // defaultQueueTimeout is how long a hash waits for a slot by default.
@@ -80,6 +94,9 @@ func NewHasher(p Params, rand io.Reader) (*Hasher, error) {
 	}
 	if p.QueueTimeout < 0 {
 		return nil, fmt.Errorf("password: queue timeout %v is negative", p.QueueTimeout)
+	}
+	if p.Nice < 0 || p.Nice > 19 {
+		return nil, fmt.Errorf("password: nice %d is outside 0 to 19", p.Nice)
 	}
 	wait := p.QueueTimeout
 	if wait == 0 {
@@ -129,7 +146,8 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	defer h.release()
 	p := h.params
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
+	var key []byte
+	h.compute(func() { key = argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen) })
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.MemoryKiB, p.Time, p.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
@@ -166,7 +184,8 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (bool, error
 		return false, err
 	}
 	defer h.release()
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	var got []byte
+	h.compute(func() { got = argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want))) })
 	return subtle.ConstantTimeCompare(got, want) == 1 && known, nil
 }
 
