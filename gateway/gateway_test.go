@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/credential"
 	"github.com/portcullis/portcullis/gateway/store"
+	"github.com/portcullis/portcullis/policies"
 )
 
 func sessionCookieValue(t *testing.T, resp *http.Response) string {
@@ -621,5 +622,37 @@ func TestProxiedResponsesCarrySecurityHeadersOnce(t *testing.T) {
 		if n := len(resp.Header.Values(hdr)); n != 1 {
 			t.Errorf("%s appears %d times: %q", hdr, n, resp.Header.Values(hdr))
 		}
+	}
+}
+
+// A client that goes away before the upstream answers is not an upstream
+// failure: one debug line, no error, nothing counted as unavailable.
+func TestClientGoneIsNotAnError(t *testing.T) {
+	h := newHarness(t)
+	b := h.client(true)
+	b.mustLogin("bank.test")
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.url("bank.test", "/slow"), nil)
+	if resp, err := b.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the slow request was answered %d", resp.StatusCode)
+	}
+	// The gateway notices the disconnection on its side shortly after.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(h.logs.String(), "client went away") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	logs := h.logs.String()
+	if !strings.Contains(logs, "level=DEBUG msg=\"client went away\"") {
+		t.Fatalf("no debug line for the departed client:\n%s", logs)
+	}
+	for _, bad := range []string{"level=ERROR", policies.ReasonUpstreamUnavailable, policies.ReasonPolicyError} {
+		if strings.Contains(logs, bad) {
+			t.Errorf("log mentions %q for a departed client:\n%s", bad, logs)
+		}
+	}
+	if n := strings.Count(logs, "client went away"); n != 1 {
+		t.Errorf("the departure is logged %d times, want once", n)
 	}
 }

@@ -109,6 +109,10 @@ func newUpstream(t *testing.T) *upstream {
 		brw.WriteString("echo: " + line)
 		brw.Flush()
 	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		// Never answers: the client gives up first.
+		<-r.Context().Done()
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true}`)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -157,10 +158,25 @@ func (s *Site) Handle(h HandlerFunc) http.Handler {
 	})
 }
 
+// StatusClientClosed is the status recorded for a request whose client
+// went away before it was answered (nginx's 499).
+const StatusClientClosed = 499
+
 // RenderError logs a failure and answers it: JSON for a client that wants
 // JSON, the message page otherwise. An error that is not an *Error is a
 // failure of a dependency and answers 503.
+//
+// A request whose client has gone away is not a failure at all, whatever
+// it failed with (an upstream request or a policy evaluation cut short):
+// it is logged once, at debug level, and answered StatusClientClosed,
+// which no one reads but the metrics.
 func (s *Site) RenderError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		s.log.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelDebug, "client went away",
+			slog.String("path", r.URL.Path), slog.String("remote_ip", s.ClientIP(r).String()))
+		w.WriteHeader(StatusClientClosed)
+		return
+	}
 	var e *Error
 	if !errors.As(err, &e) {
 		e = Unavailable(err)
