@@ -544,6 +544,8 @@ type Listen struct {
 	HTTP string `yaml:"http"`
 	// Admin serves /healthz, /readyz and /metrics; loopback by default.
 	Admin string `yaml:"admin"`
+	// Pprof adds Go's profiler (/debug/pprof/) to the admin listener.
+	Pprof bool `yaml:"pprof"`
 	// PublicPort is the HTTPS port browsers use when a load balancer or
 	// proxy in front listens on another port than the gateway's Host
 	// headers show; 0 (the default) trusts each request's Host port.

@@ -56,6 +56,7 @@ type options struct {
 	keep        bool
 	asJSON      bool
 	nice        int
+	profile     string
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -74,6 +75,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, configuration, decision log)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
 	fs.IntVar(&o.nice, "nice", -1, "set the gateway's password.nice (-1 leaves the default)")
+	fs.StringVar(&o.profile, "cpuprofile", "", "only load the gateway for -duration and write its CPU profile (listen.pprof) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,6 +101,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if o.profile != "" {
+		return b.profileGateway(ctx, o)
 	}
 	rep, err := b.measure(ctx, o, stderr)
 	if err != nil {
@@ -140,6 +145,7 @@ type bench struct {
 	client   *http.Client // trusts the gateway's CA
 	base     string       // https://localhost:port of the gateway
 	device   string       // the registered device's cookie value
+	admin    string       // the gateway's admin listener
 	procs    []*proc
 }
 
@@ -184,7 +190,7 @@ func setUp(ctx context.Context, o options, log io.Writer) (*bench, error) {
 		return b, err
 	}
 	configPath := filepath.Join(dir, "portcullis.yaml")
-	if err := os.WriteFile(configPath, []byte(gatewayConfig(root, dir, gwAddr, adminAddr, upAddr, o.nice)), 0o600); err != nil {
+	if err := os.WriteFile(configPath, []byte(gatewayConfig(root, dir, gwAddr, adminAddr, upAddr, o.nice, o.profile != "")), 0o600); err != nil {
 		return b, err
 	}
 	if err := addUser(ctx, bin("portcullis"), configPath); err != nil {
@@ -206,7 +212,7 @@ func setUp(ctx context.Context, o options, log io.Writer) (*bench, error) {
 	if err != nil {
 		return b, fmt.Errorf("sign in on the gateway: %w", err)
 	}
-	b.device = device
+	b.device, b.admin = device, adminAddr
 	b.gateway = &target{Name: "portcullis", url: b.base + "/", proc: gw, identified: true,
 		headers: []string{"Cookie: " + sessionCookie + "=" + sess}}
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -307,4 +308,40 @@ func hashCeiling(d time.Duration) float64 {
 	}
 	wg.Wait()
 	return float64(n.Load()) / time.Since(t0).Seconds()
+}
+
+// profileGateway loads the gateway with wrk for o.duration while taking a
+// CPU profile of it through the admin listener's profiler.
+func (b *bench) profileGateway(ctx context.Context, o options) error {
+	t := b.gateway
+	if err := check(t); err != nil {
+		return err
+	}
+	secs := int(o.duration.Seconds())
+	type answer struct {
+		body []byte
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.admin, secs))
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("profile: %d %s", resp.StatusCode, body)
+		}
+		got <- answer{body, err}
+	}()
+	if _, out, err := runWrk(ctx, t.url, o.duration+time.Second, o.threads, o.conns, t.headers); err != nil {
+		return fmt.Errorf("%w\n%s", err, out)
+	}
+	a := <-got
+	if a.err != nil {
+		return a.err
+	}
+	return os.WriteFile(o.profile, a.body, 0o644)
 }

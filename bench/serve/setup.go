@@ -102,7 +102,7 @@ func writeCert(dir string) (certPath, keyPath string, err error) {
 // gatewayConfig is serve's configuration as an operator would run it:
 // internal TLS, the shipped policies with the decision log on, the GeoIP
 // databases, codes by text to an outbox, metrics on the admin listener.
-func gatewayConfig(root, dir, listen, admin, upstream string, nice int) string {
+func gatewayConfig(root, dir, listen, admin, upstream string, nice int, pprof bool) string {
 	password := ""
 	if nice >= 0 {
 		password = fmt.Sprintf("password:\n  nice: %d\n", nice)
@@ -111,6 +111,7 @@ func gatewayConfig(root, dir, listen, admin, upstream string, nice int) string {
 listen:
   https: %[3]q
   admin: %[4]q
+  pprof: %[7]v
 tls:
   mode: internal
 routes:
@@ -134,7 +135,7 @@ geoip:
 log:
   level: info
   format: json
-`, root, dir, listen, admin, upstream, host)
+`, root, dir, listen, admin, upstream, host, pprof)
 }
 
 // addUser creates the benchmark's customer with the admin command.

@@ -230,7 +230,14 @@ func TestDemo(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || denied.Reason != "ip_anonymous_vpn" {
 		t.Fatalf("login over the demo VPN address: %d %+v", resp.StatusCode, denied)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "decisions.jsonl")); err != nil || !strings.Contains(string(b), "ip_anonymous_vpn") {
+	// The log is flushed within decisionLogFlush.
+	deadline := time.Now().Add(5 * decisionLogFlush)
+	b, err := os.ReadFile(filepath.Join(dir, "decisions.jsonl"))
+	for (err != nil || !strings.Contains(string(b), "ip_anonymous_vpn")) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		b, err = os.ReadFile(filepath.Join(dir, "decisions.jsonl"))
+	}
+	if err != nil || !strings.Contains(string(b), "ip_anonymous_vpn") {
 		t.Fatalf("decision log lacks the refusal: %v", err)
 	}
 }

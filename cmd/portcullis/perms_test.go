@@ -237,7 +237,7 @@ func (s pingStore) Ping(context.Context) error { return s.err }
 func readyz(t *testing.T, db store.Upkeep) int {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	adminHandler(prometheus.NewRegistry(), db).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	adminHandler(prometheus.NewRegistry(), db, false).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	return rec.Code
 }
 

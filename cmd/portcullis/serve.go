@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -183,7 +184,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	servers := []*http.Server{
 		{Handler: handler, TLSConfig: mgr.TLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)},
-		{Handler: adminHandler(reg, db), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: adminHandler(reg, db, cfg.Listen.Pprof), ReadHeaderTimeout: 10 * time.Second},
 	}
 	lns := []net.Listener{httpsLn, adminLn}
 	if cfg.Listen.HTTP != "" {
@@ -432,8 +433,9 @@ func newPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger
 		if err != nil {
 			return nil, nil, fmt.Errorf("decision log: %w", err)
 		}
-		pc.DecisionLog = f
-		closeLog = func() { f.Close() }
+		buffered := newBufferedLog(f, logger)
+		pc.DecisionLog = buffered
+		closeLog = func() { buffered.Close() }
 	}
 	engine, err := policies.New(ctx, pc)
 	if err != nil {
@@ -482,8 +484,13 @@ func redirectToHTTPS(port string, hosts []string) http.Handler {
 	})
 }
 
-func adminHandler(reg *prometheus.Registry, db store.Upkeep) http.Handler {
+func adminHandler(reg *prometheus.Registry, db store.Upkeep, profiler bool) http.Handler {
 	mux := http.NewServeMux()
+	if profiler {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
