@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -507,12 +509,63 @@ func adminHandler(reg *prometheus.Registry, db store.Upkeep, profiler bool) http
 	return mux
 }
 
-// instrument counts requests and their durations by status class.
+// instrument counts requests and their durations by status code. Each
+// code's observer is bound once, at its first use, so that a request pays
+// no label lookup.
 func instrument(reg *prometheus.Registry, next http.Handler) http.Handler {
 	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "portcullis_http_request_duration_seconds", Help: "Time to serve a request, by status code.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"code"})
 	reg.MustRegister(dur)
-	return promhttp.InstrumentHandlerDuration(dur, next)
+	var bound [600]atomic.Pointer[prometheus.Observer]
+	observer := func(code int) prometheus.Observer {
+		if code < 100 || code >= len(bound) {
+			return dur.WithLabelValues(strconv.Itoa(code))
+		}
+		if o := bound[code].Load(); o != nil {
+			return *o
+		}
+		o := dur.WithLabelValues(strconv.Itoa(code))
+		bound[code].Store(&o)
+		return o
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		code := sw.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		observer(code).Observe(time.Since(start).Seconds())
+	})
 }
+
+// statusWriter remembers the status a handler answered with. Flushing,
+// hijacking and the rest reach the connection's writer through Unwrap
+// (http.ResponseController), as the reverse proxy uses them.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush is here for handlers that assert http.Flusher rather than use a
+// ResponseController.
+func (w *statusWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
