@@ -772,7 +772,7 @@ func (f *File) setDefaults() {
 		f.Password.Nice = &p.Nice
 	}
 	if f.Password.MaxConcurrent == 0 {
-		f.Password.MaxConcurrent = credential.DefaultMaxConcurrent(*f.Password.Nice)
+		f.Password.MaxConcurrent = p.MaxConcurrent
 	}
 	if f.Issuer == "" {
 		host := f.LoginHost

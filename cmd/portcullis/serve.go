@@ -27,7 +27,6 @@ import (
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/credential"
 	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/delivery/outbox"
@@ -152,8 +151,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	defer srv.Close()
-	procs := credential.ReserveProcs(gcfg.Password)
-	logger.Info("password hashing", "max_concurrent", gcfg.Password.MaxConcurrent, "nice", gcfg.Password.Nice, "gomaxprocs", procs)
+	logger.Info("password hashing", "max_concurrent", gcfg.Password.MaxConcurrent, "nice", gcfg.Password.Nice)
 	tlsCfg := certsConfig(cfg)
 	if cfg.TLS.ACME.CARoot != "" {
 		pem, err := os.ReadFile(cfg.TLS.ACME.CARoot)

@@ -35,27 +35,17 @@ type Params struct {
 	// rather than letting a queue grow without end. 0 means 2 seconds.
 	QueueTimeout time.Duration
 	// Nice lowers the scheduling priority of the threads that hash (0
-	// keeps it, 19 is the lowest; see compute). With it, hashing may use
-	// every core: proxied requests still come first.
+	// keeps it, 19 is the lowest; see compute): when the cores are busy,
+	// proxied requests come first.
 	Nice int
 }
 
-// DefaultParams returns OWASP's argon2id parameters, with as many hashes at
-// once as there are cores, at a lower priority (DefaultNice) than
-// proxying.
+// DefaultParams returns OWASP's argon2id parameters, with hashing bounded
+// below the core count (one hash on one or two cores, one fewer than the
+// cores on more) and at a lower priority (DefaultNice) than proxying.
 func DefaultParams() Params {
-	return Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, MaxConcurrent: runtime.NumCPU(),
+	return Params{MemoryKiB: 19 * 1024, Time: 2, Threads: 1, MaxConcurrent: max(1, runtime.NumCPU()-1),
 		QueueTimeout: defaultQueueTimeout, Nice: DefaultNice}
-}
-
-// DefaultMaxConcurrent is how many hashes run at once when the
-// configuration does not say: every core when hashing runs at a lower
-// priority, one fewer than the cores (at least one) when it does not.
-func DefaultMaxConcurrent(nice int) int {
-	if nice > 0 {
-		return runtime.NumCPU()
-	}
-	return max(1, runtime.NumCPU()-1)
 }
 
 // defaultQueueTimeout is how long a hash waits for a slot by default.

@@ -111,14 +111,12 @@ func TestHasherQueueHasADeadline(t *testing.T) {
 	}
 }
 
-// Hashing at the process's priority stays below the core count; at a
-// lower one it may use every core, the kernel serving proxying first.
 func TestDefaultHashingLeavesProxyingACore(t *testing.T) {
 	p := DefaultParams()
-	if p.Nice <= 0 || p.MaxConcurrent != runtime.NumCPU() {
-		t.Errorf("defaults: MaxConcurrent %d at nice %d on %d cores, want every core at a lower priority", p.MaxConcurrent, p.Nice, runtime.NumCPU())
+	if p.MaxConcurrent < 1 || runtime.NumCPU() > 1 && p.MaxConcurrent >= runtime.NumCPU() {
+		t.Errorf("MaxConcurrent %d on %d cores", p.MaxConcurrent, runtime.NumCPU())
 	}
-	if n := DefaultMaxConcurrent(0); n < 1 || runtime.NumCPU() > 1 && n >= runtime.NumCPU() {
-		t.Errorf("at the process's priority MaxConcurrent defaults to %d on %d cores", n, runtime.NumCPU())
+	if p.Nice <= 0 {
+		t.Errorf("hashing runs at nice %d by default, want a lower priority than proxying", p.Nice)
 	}
 }

@@ -78,19 +78,3 @@ func TestNiceOutOfRangeIsRefused(t *testing.T) {
 		}
 	}
 }
-
-func TestReserveProcs(t *testing.T) {
-	before := runtime.GOMAXPROCS(0)
-	defer runtime.GOMAXPROCS(before)
-	p := Params{MaxConcurrent: 3, Nice: 10}
-	first := ReserveProcs(p)
-	if again := ReserveProcs(p); again != first {
-		t.Errorf("ReserveProcs twice: %d then %d, want the same", first, again)
-	}
-	if got := ReserveProcs(Params{MaxConcurrent: 3}); got != first-3 {
-		t.Errorf("ReserveProcs without nice = %d, want %d", got, first-3)
-	}
-	if runtime.GOMAXPROCS(0) != first-3 {
-		t.Errorf("GOMAXPROCS = %d, want %d", runtime.GOMAXPROCS(0), first-3)
-	}
-}
