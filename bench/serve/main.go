@@ -57,6 +57,7 @@ type options struct {
 	asJSON      bool
 	nice        int
 	profile     string
+	hashers     int
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -75,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, configuration, decision log)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
 	fs.IntVar(&o.nice, "nice", -1, "set the gateway's password.nice (-1 leaves the default)")
+	fs.IntVar(&o.hashers, "max-concurrent", 0, "set the gateway's password.max_concurrent (0 leaves the default)")
 	fs.StringVar(&o.profile, "cpuprofile", "", "only load the gateway for -duration and write its CPU profile (listen.pprof) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -190,7 +192,7 @@ func setUp(ctx context.Context, o options, log io.Writer) (*bench, error) {
 		return b, err
 	}
 	configPath := filepath.Join(dir, "portcullis.yaml")
-	if err := os.WriteFile(configPath, []byte(gatewayConfig(root, dir, gwAddr, adminAddr, upAddr, o.nice, o.profile != "")), 0o600); err != nil {
+	if err := os.WriteFile(configPath, []byte(gatewayConfig(root, dir, gwAddr, adminAddr, upAddr, o.nice, o.hashers, o.profile != "")), 0o600); err != nil {
 		return b, err
 	}
 	if err := addUser(ctx, bin("portcullis"), configPath); err != nil {

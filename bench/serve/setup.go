@@ -102,10 +102,13 @@ func writeCert(dir string) (certPath, keyPath string, err error) {
 // gatewayConfig is serve's configuration as an operator would run it:
 // internal TLS, the shipped policies with the decision log on, the GeoIP
 // databases, codes by text to an outbox, metrics on the admin listener.
-func gatewayConfig(root, dir, listen, admin, upstream string, nice int, pprof bool) string {
-	password := ""
+func gatewayConfig(root, dir, listen, admin, upstream string, nice, hashers int, pprof bool) string {
+	password := "password:\n  queue_timeout: 2s\n"
 	if nice >= 0 {
-		password = fmt.Sprintf("password:\n  nice: %d\n", nice)
+		password += fmt.Sprintf("  nice: %d\n", nice)
+	}
+	if hashers > 0 {
+		password += fmt.Sprintf("  max_concurrent: %d\n", hashers)
 	}
 	return password + fmt.Sprintf(`data_dir: %[2]s/data
 listen:
