@@ -355,4 +355,11 @@ func (s *Server) checkAccess(w http.ResponseWriter, r *http.Request, rt *Route, 
 // Close releases the server's idle upstream connections.
 func (s *Server) Close() {
 	s.transport.CloseIdleConnections()
+	// Sessions' LastSeen writes waiting for their batch reach the store
+	// before the store closes.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.sessions.Flush(ctx); err != nil {
+		s.log.Error("write session last seen at shutdown", "error", err)
+	}
 }

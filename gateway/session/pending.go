@@ -196,7 +196,7 @@ func (m *Manager) CompletePending(w http.ResponseWriter, r *http.Request, p Pend
 	if !ok || old.User.ID != p.UserID {
 		return store.Session{}, ErrNoPending
 	}
-	m.cache.Remove(old.Session.ID)
+	m.cache.remove(old.Session.ID)
 	if err := m.sessions.DeleteSession(r.Context(), old.Session.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.Session{}, fmt.Errorf("complete pending step-up: %w", err)
 	}

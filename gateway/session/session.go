@@ -12,9 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"time"
-
-	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/gateway/web"
@@ -44,9 +43,13 @@ type Deps struct {
 	Users   Users
 	// IdleTimeout ends a session not used for this long.
 	IdleTimeout time.Duration
-	Log         *slog.Logger
-	Now         func() time.Time
-	Rand        io.Reader
+	// CacheSize bounds how many sessions (with their users) are kept in
+	// memory between requests: 0 means DefaultCacheSize, and a negative
+	// value disables the cache (every request reads the store).
+	CacheSize int
+	Log       *slog.Logger
+	Now       func() time.Time
+	Rand      io.Reader
 }
 
 // Manager starts, finds and ends sessions. It is safe for concurrent use.
@@ -58,15 +61,24 @@ type Manager struct {
 	log      *slog.Logger
 	now      func() time.Time
 	rand     io.Reader
-	// cache keeps recently used sessions with their users so that the
-	// proxy does not read the store on every request. Entries live briefly
-	// (revocation on this instance removes them at once).
-	cache *expirable.LRU[string, Identity]
+	// joined reads a session with its user in one step, when one store
+	// keeps both and can; nil otherwise.
+	joined store.SessionUsers
+	cache  cache
+	// touches writes LastSeen in batches.
+	touches *touches
 }
 
-// New returns a Manager. Every field of deps must be set.
+// DefaultCacheSize is the session cache's size when Deps.CacheSize is 0.
+const DefaultCacheSize = 10000
+
+// cacheTTL bounds how long a session read from the store is used without
+// reading it again: how late this instance sees a session ended elsewhere.
+const cacheTTL = 5 * time.Second
+
+// New returns a Manager. Every field of deps must be set, except CacheSize.
 func New(deps Deps) *Manager {
-	return &Manager{
+	m := &Manager{
 		sessions: deps.Sessions,
 		records:  deps.Records,
 		users:    deps.Users,
@@ -74,8 +86,23 @@ func New(deps Deps) *Manager {
 		log:      deps.Log,
 		now:      deps.Now,
 		rand:     deps.Rand,
-		cache:    expirable.NewLRU[string, Identity](10000, nil, 5*time.Second),
 	}
+	size := deps.CacheSize
+	if size == 0 {
+		size = DefaultCacheSize
+	}
+	m.cache = newCache(size, cacheTTL)
+	m.touches = newTouches(deps.Sessions, deps.Log)
+	if j, ok := deps.Sessions.(store.SessionUsers); ok && sameStore(deps.Sessions, deps.Users) {
+		m.joined = j
+	}
+	return m
+}
+
+// sameStore reports whether a and b are the same store value.
+func sameStore(a, b any) bool {
+	t := reflect.TypeOf(a)
+	return t != nil && t == reflect.TypeOf(b) && t.Comparable() && a == b
 }
 
 // touchEvery bounds how often a session's LastSeen is written: idle limits
@@ -101,56 +128,102 @@ func (m *Manager) Current(r *http.Request) (id Identity, ok bool, err error) {
 // Current does.
 func (m *Manager) ByID(ctx context.Context, sid, host string) (Identity, bool, error) {
 	now := m.now()
-	id, cached := m.cache.Get(sid)
-	if !cached {
-		sess, err := m.sessions.GetSession(ctx, sid)
-		if errors.Is(err, store.ErrNotFound) {
-			return Identity{}, false, nil
-		}
-		if err != nil {
-			return Identity{}, false, fmt.Errorf("get session: %w", err)
-		}
-		user, err := m.users.UserByID(ctx, sess.UserID)
-		if errors.Is(err, store.ErrNotFound) {
-			_ = m.sessions.DeleteLogin(ctx, sess.LoginID)
-			return Identity{}, false, nil
-		}
-		if err != nil {
-			return Identity{}, false, fmt.Errorf("get session user: %w", err)
-		}
-		id = Identity{Session: sess, User: user}
+	id, cached := m.cache.get(sid)
+	if cached && m.touchDue(sid, &id.Session, now) {
+		// A cached session whose LastSeen is due is read anew, which
+		// finds out whether it was ended elsewhere (another replica, an
+		// administrator) since it was cached: busy use does not keep a
+		// revoked session alive past the next write of LastSeen.
+		m.cache.remove(sid)
+		cached = false
 	}
-	sess := id.Session
+	if !cached {
+		var found bool
+		var err error
+		id, found, err = m.read(ctx, sid)
+		if err != nil || !found {
+			return Identity{}, false, err
+		}
+	}
+	sess := &id.Session
 	if sess.Host != host {
 		return Identity{}, false, nil
 	}
+	due := !cached && m.touchDue(sid, sess, now)
 	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= m.idle {
-		m.cache.Remove(sid)
+		m.cache.remove(sid)
 		if err := m.sessions.DeleteSession(ctx, sid); err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.log.ErrorContext(ctx, "delete expired session", "error", err)
 		}
 		return Identity{}, false, nil
 	}
-	if now.Sub(sess.LastSeen) >= m.touchEvery() {
-		// Writing LastSeen also finds out whether the session was ended
-		// elsewhere (another replica, an administrator) since it was
-		// cached. The entry is dropped so the next request reads it anew.
-		err := m.sessions.TouchSession(ctx, sid, now)
-		m.cache.Remove(sid)
-		if errors.Is(err, store.ErrNotFound) {
-			return Identity{}, false, nil
+	if due {
+		// The session was read from the store just now, so it exists:
+		// its LastSeen is queued and written with the others of the
+		// moment, unless the queue is full.
+		if !m.touches.add(sid, now) {
+			err := m.sessions.TouchSession(ctx, sid, now)
+			if errors.Is(err, store.ErrNotFound) {
+				return Identity{}, false, nil
+			}
+			if err != nil {
+				return Identity{}, false, fmt.Errorf("touch session: %w", err)
+			}
 		}
-		if err != nil {
-			return Identity{}, false, fmt.Errorf("touch session: %w", err)
-		}
-		id.Session.LastSeen = now
-		return id, true, nil
+		sess.LastSeen = now
 	}
 	if !cached {
 		// Added only when read from the store: re-adding on every hit would
 		// renew the entry's lifetime and keep a revoked session alive
 		// while it is busy.
-		m.cache.Add(sid, id)
+		m.cache.add(sid, id)
+	}
+	return id, true, nil
+}
+
+// touchDue reports whether the session's LastSeen is due to be written at
+// now. A write queued but not yet made counts as made: sess.LastSeen is
+// moved up to it.
+func (m *Manager) touchDue(sid string, sess *store.Session, now time.Time) bool {
+	if now.Sub(sess.LastSeen) < m.touchEvery() {
+		return false
+	}
+	if at, ok := m.touches.seen(sid); ok && at.After(sess.LastSeen) {
+		sess.LastSeen = at
+	}
+	return now.Sub(sess.LastSeen) >= m.touchEvery()
+}
+
+// Flush returns once every LastSeen queued so far has been written (within
+// about a second), or ctx is done: for a clean shutdown, and for tests that
+// read LastSeen from the store.
+func (m *Manager) Flush(ctx context.Context) error { return m.touches.wait(ctx) }
+
+// read reads the session and its user from the store. found is false for an
+// unknown session, and for one whose user is gone, whose login it ends.
+func (m *Manager) read(ctx context.Context, sid string) (id Identity, found bool, err error) {
+	if m.joined != nil {
+		id.Session, id.User, err = m.joined.GetSessionUser(ctx, sid)
+	} else {
+		id.Session, err = m.sessions.GetSession(ctx, sid)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return Identity{}, false, nil
+	}
+	if err != nil {
+		return Identity{}, false, fmt.Errorf("get session: %w", err)
+	}
+	userGone := m.joined != nil && id.User.ID == ""
+	if m.joined == nil {
+		id.User, err = m.users.UserByID(ctx, id.Session.UserID)
+		userGone = errors.Is(err, store.ErrNotFound)
+		if err != nil && !userGone {
+			return Identity{}, false, fmt.Errorf("get session user: %w", err)
+		}
+	}
+	if userGone {
+		_ = m.sessions.DeleteLogin(ctx, id.Session.LoginID)
+		return Identity{}, false, nil
 	}
 	return id, true, nil
 }
@@ -204,7 +277,7 @@ func (m *Manager) EndCurrent(r *http.Request) {
 		return
 	}
 	sid := web.TokenID(c.Value)
-	m.cache.Remove(sid)
+	m.cache.remove(sid)
 	if err := m.sessions.DeleteSession(r.Context(), sid); err != nil && !errors.Is(err, store.ErrNotFound) {
 		m.log.ErrorContext(r.Context(), "delete session", "error", err)
 	}
@@ -215,11 +288,7 @@ func (m *Manager) EndLogin(ctx context.Context, loginID string) error {
 	if err := m.sessions.DeleteLogin(ctx, loginID); err != nil {
 		return fmt.Errorf("end login: %w", err)
 	}
-	for _, sid := range m.cache.Keys() {
-		if id, ok := m.cache.Peek(sid); ok && id.Session.LoginID == loginID {
-			m.cache.Remove(sid)
-		}
-	}
+	m.cache.removeLogin(loginID)
 	return nil
 }
 
@@ -246,7 +315,7 @@ func Facts(sess store.Session) *policies.Session {
 
 // Refresh drops the session's cached copy, so that the next request reads
 // the session and its user from the store (after a change to the profile).
-func (m *Manager) Refresh(sessionID string) { m.cache.Remove(sessionID) }
+func (m *Manager) Refresh(sessionID string) { m.cache.remove(sessionID) }
 
 // Require returns the request's session, or the 401 refusal for a request
 // without one (no_session), or the store's failure as a 503.

@@ -177,3 +177,91 @@ func TestSessionIsBoundToItsHostAndIdleLimit(t *testing.T) {
 		t.Fatal("a session idle for the whole idle timeout was accepted")
 	}
 }
+
+// splitUsers hides that the users live in the same store as the sessions,
+// so the manager reads a session and its user in two steps.
+type splitUsers struct{ *sqlite.Store }
+
+// A session whose user no longer exists is refused and its login ended,
+// whether the store reads the two in one step or the manager in two.
+func TestSessionOfAMissingUserIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		users func(db *sqlite.Store) session.Users
+	}{
+		{"one step", func(db *sqlite.Store) session.Users { return db }},
+		{"two steps", func(db *sqlite.Store) session.Users { return splitUsers{db} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			m := session.New(session.Deps{Sessions: f.db, Records: f.db, Users: tc.users(f.db), IdleTimeout: 15 * time.Minute,
+				Log: slog.New(slog.DiscardHandler), Now: f.clock.Now, Rand: rand.Reader})
+			now := f.clock.Now()
+			orphan := store.Session{ID: "orphan", LoginID: "login-orphan", UserID: "gone", Host: "bank.example",
+				Methods: []string{"pwd"}, AuthTime: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)}
+			if err := f.db.CreateSession(t.Context(), orphan); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := m.ByID(t.Context(), orphan.ID, "bank.example"); ok || err != nil {
+				t.Fatalf("ByID: %v %v, want not ok and no error", ok, err)
+			}
+			if _, err := f.db.GetSession(t.Context(), orphan.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("GetSession after the refusal: %v, want ErrNotFound", err)
+			}
+			_, ok, err := m.ByID(t.Context(), "unknown", "bank.example")
+			if ok || err != nil {
+				t.Fatalf("ByID of an unknown session: %v %v, want not ok and no error", ok, err)
+			}
+		})
+	}
+}
+
+// Without a cache every request reads the store, so a session ended
+// anywhere (here: in the store, as another replica would) is refused on the
+// next request.
+func TestUncachedManagerSeesSessionsEndedElsewhere(t *testing.T) {
+	f := newFixture(t)
+	f.m = session.New(session.Deps{Sessions: f.db, Records: f.db, Users: f.db, IdleTimeout: 15 * time.Minute,
+		CacheSize: -1, Log: slog.New(slog.DiscardHandler), Now: f.clock.Now, Rand: rand.Reader})
+	r, id := f.signIn(t, "bank.example")
+	for range 2 {
+		if _, ok, err := f.m.Current(r); !ok || err != nil {
+			t.Fatalf("Current: %v %v", ok, err)
+		}
+	}
+	if err := f.db.DeleteLogin(t.Context(), id.Session.LoginID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := f.m.Current(r); ok || err != nil {
+		t.Fatalf("Current after the login ended in the store: %v %v", ok, err)
+	}
+}
+
+// LastSeen is written after the request that used the session, in a batch,
+// and a write not yet made already counts for the idle limit.
+func TestLastSeenIsWrittenInBatches(t *testing.T) {
+	f := newFixture(t)
+	r, id := f.signIn(t, "bank.example")
+	f.clock.add(14 * time.Minute)
+	if _, ok, err := f.m.Current(r); !ok || err != nil {
+		t.Fatalf("Current after 14 minutes: %v %v", ok, err)
+	}
+	seen := f.clock.Now()
+	// Read anew from the store, where LastSeen may not be written yet:
+	// the queued write keeps the session from idling out.
+	f.m.Refresh(id.Session.ID)
+	f.clock.add(2 * time.Minute)
+	if _, ok, err := f.m.Current(r); !ok || err != nil {
+		t.Fatalf("Current 2 minutes after the last use: %v %v", ok, err)
+	}
+	if err := f.m.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.db.GetSession(t.Context(), id.Session.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LastSeen.Before(seen) {
+		t.Errorf("LastSeen in the store = %v, want %v or later", got.LastSeen, seen)
+	}
+}

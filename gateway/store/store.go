@@ -161,6 +161,31 @@ type Sessions interface {
 	DeleteLogin(ctx context.Context, loginID string) error
 }
 
+// SessionUsers is an optional part for a store that keeps both sessions and
+// users: it reads a session together with its user in one step, which is
+// what the gateway needs on every request whose session it has not cached.
+// The gateway uses it when one store is both its Sessions and its Users and
+// implements it; otherwise it calls GetSession and then UserByID.
+type SessionUsers interface {
+	// GetSessionUser returns the session with the given ID as GetSession
+	// does, with the user whose ID is its UserID as UserByID does, both as
+	// of one instant. ErrNotFound for an unknown or deleted session. A
+	// session whose user does not exist is returned with the zero User
+	// (an empty ID) and no error.
+	GetSessionUser(ctx context.Context, id string) (Session, User, error)
+}
+
+// SessionTouches is an optional part of a Sessions store: it records the use
+// of many sessions in one step, so that the gateway can write the LastSeen
+// of every session used in the last moment at once rather than one write per
+// session. The gateway falls back to TouchSession when a store lacks it.
+type SessionTouches interface {
+	// TouchSessions sets the LastSeen of each session named in seen to the
+	// time given for it, as TouchSession does for one, in one atomic step.
+	// A session that does not exist is skipped, not an error.
+	TouchSessions(ctx context.Context, seen map[string]time.Time) error
+}
+
 // Record is a single-use, expiring record: the cross-host exchange code, and
 // the security codes, recovery tokens and WebAuthn challenges of the flows
 // that need one. The store keeps it whole and treats Payload as opaque.

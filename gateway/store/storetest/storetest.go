@@ -15,7 +15,9 @@
 //
 // A store that keeps only some parts runs the groups for those: RunUsers,
 // RunHits, RunSessions, RunRecords, RunDevices, RunFactors, RunKeys and
-// RunUpkeep.
+// RunUpkeep. A store with an optional part runs its group as well:
+// RunSessionUsers for store.SessionUsers, RunSessionTouches for
+// store.SessionTouches.
 //
 // Beyond the interface documentation, the suite pins down these points:
 //

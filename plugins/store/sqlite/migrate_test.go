@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -393,5 +394,46 @@ func TestConnectionSettings(t *testing.T) {
 	}
 	if _, err := s.read.ExecContext(t.Context(), `DELETE FROM users`); err == nil {
 		t.Error("the read pool accepted a write")
+	}
+}
+
+// A file from before sessions and users became WITHOUT ROWID tables keeps
+// them, readable by ID and by username, with their indexes.
+func TestWithoutRowidKeepsSessionsAndUsers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	s := openBefore(t, path, "0005_without_rowid.sql")
+	now := time.Date(2031, time.March, 4, 5, 0, 0, 0, time.UTC)
+	u := store.User{ID: "u1", Username: "alice", DisplayName: "Alice", Products: []string{"bank"}, Email: "a@example.com",
+		CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateUser(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	sess := store.Session{ID: "s1", LoginID: "l1", UserID: "u1", Host: "bank.example", Methods: []string{"pwd", "otp"},
+		AuthTime: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateSession(t.Context(), sess); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gotSess, gotUser, err := s.GetSessionUser(t.Context(), "s1")
+	if err != nil || gotSess.LoginID != "l1" || !slices.Equal(gotSess.Methods, sess.Methods) || gotUser.Email != u.Email {
+		t.Fatalf("GetSessionUser after the upgrade: %+v %+v %v", gotSess, gotUser, err)
+	}
+	if _, err := s.UserByName(t.Context(), "alice"); err != nil {
+		t.Errorf("UserByName after the upgrade: %v", err)
+	}
+	if err := s.CreateUser(t.Context(), store.User{ID: "u2", Username: "alice"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second alice after the upgrade: %v, want ErrConflict", err)
+	}
+	for _, name := range []string{"sessions_login_id", "sessions_expires_at"} {
+		var n int
+		if err := s.read.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM sqlite_schema WHERE name = ?`, name).Scan(&n); err != nil || n != 1 {
+			t.Errorf("index %s after the upgrade: %d, %v", name, n, err)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/store"
@@ -30,30 +29,77 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	return nil
 }
 
+const sessionColumns = `id, login_id, user_id, host, methods, auth_time, last_seen, expires_at`
+
+// sessionUserQuery reads a session with its user in one statement: a left
+// join, so that a session whose user is gone still reads, with NULL user
+// columns that come back as the zero User.
+const sessionUserQuery = `SELECT s.id, s.login_id, s.user_id, s.host, s.methods, s.auth_time, s.last_seen, s.expires_at,
+	COALESCE(u.id, ''), COALESCE(u.username, ''), COALESCE(u.display_name, ''), COALESCE(u.password_hash, ''),
+	COALESCE(u.failed_logins, 0), COALESCE(u.locked, 0), u.locked_at, COALESCE(u.products, '[]'),
+	COALESCE(u.security_phone, ''), COALESCE(u.email, ''), u.created_at, u.updated_at
+	FROM sessions AS s LEFT JOIN users AS u ON u.id = s.user_id WHERE s.id = ?`
+
 // GetSession returns the session with the given ID, whether or not it has
 // expired: expiry is the caller's decision.
 func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
+	st, err := s.getSession.get(ctx)
+	if err != nil {
+		return store.Session{}, storeErr("get session", err)
+	}
 	var (
 		sess    store.Session
 		methods string
 	)
-	err := s.read.QueryRowContext(ctx, `SELECT id, login_id, user_id, host, methods, auth_time, last_seen, expires_at
-		FROM sessions WHERE id = ?`, id).Scan(
+	err = st.QueryRowContext(ctx, id).Scan(
 		&sess.ID, &sess.LoginID, &sess.UserID, &sess.Host, &methods,
 		timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt})
+	if err == nil {
+		sess.Methods, err = stringList(methods)
+	}
 	if err != nil {
 		return store.Session{}, storeErr("get session", err)
 	}
-	if err := json.Unmarshal([]byte(methods), &sess.Methods); err != nil {
-		return store.Session{}, storeErr("get session", fmt.Errorf("methods: %w", err))
-	}
 	return sess, nil
+}
+
+// GetSessionUser returns the session with the given ID and its user, read
+// in one statement (and so one read transaction); the zero User when the
+// session's user does not exist.
+func (s *Store) GetSessionUser(ctx context.Context, id string) (store.Session, store.User, error) {
+	st, err := s.getSessionUser.get(ctx)
+	if err != nil {
+		return store.Session{}, store.User{}, storeErr("get session user", err)
+	}
+	var (
+		sess              store.Session
+		u                 store.User
+		methods, products string
+	)
+	err = st.QueryRowContext(ctx, id).Scan(
+		&sess.ID, &sess.LoginID, &sess.UserID, &sess.Host, &methods,
+		timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt},
+		&u.ID, &u.Username, &u.DisplayName, &u.PasswordHash, &u.FailedLogins, &u.Locked,
+		timeCol{&u.LockedAt}, &products, &u.SecurityPhone, &u.Email, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+	if err == nil {
+		sess.Methods, err = stringList(methods)
+	}
+	if err == nil && u.ID != "" {
+		u.Products, err = stringList(products)
+	}
+	if err != nil {
+		return store.Session{}, store.User{}, storeErr("get session user", err)
+	}
+	return sess, u, nil
 }
 
 // TouchSession sets the session's LastSeen; ErrNotFound for an unknown
 // session.
 func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
-	err := oneRow(s.write.ExecContext(ctx, `UPDATE sessions SET last_seen = ? WHERE id = ?`, timeArg(at), id))
+	st, err := s.touchSession.get(ctx)
+	if err == nil {
+		err = oneRow(st.ExecContext(ctx, timeArg(at), id))
+	}
 	if err != nil {
 		return storeErr("touch session", err)
 	}

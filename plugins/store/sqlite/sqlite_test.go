@@ -33,6 +33,8 @@ var _ storetest.All = (*sqlite.Store)(nil)
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.All { return openTemp(t) })
+	storetest.RunSessionUsers(t, func(t *testing.T) storetest.SessionUserStore { return openTemp(t) })
+	storetest.RunSessionTouches(t, func(t *testing.T) storetest.SessionTouchStore { return openTemp(t) })
 }
 
 func TestOpenFailsClearly(t *testing.T) {

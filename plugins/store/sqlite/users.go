@@ -19,7 +19,7 @@ func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.PasswordHash, &u.FailedLogins, &u.Locked,
 		timeCol{&u.LockedAt}, &products, &u.SecurityPhone, &u.Email, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
 	if err == nil {
-		err = json.Unmarshal([]byte(products), &u.Products)
+		u.Products, err = stringList(products)
 	}
 	return u, err
 }
@@ -47,7 +47,11 @@ func (s *Store) UserByName(ctx context.Context, username string) (store.User, er
 
 // UserByID looks a user up by ID.
 func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	st, err := s.userByID.get(ctx)
+	if err != nil {
+		return store.User{}, storeErr("get user", err)
+	}
+	u, err := scanUser(st.QueryRowContext(ctx, id))
 	if err != nil {
 		return store.User{}, storeErr("get user", err)
 	}
