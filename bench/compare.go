@@ -111,7 +111,7 @@ func Compare(ctx context.Context, env *Env, cfg CompareConfig) (Comparison, erro
 		}
 		c.Rounds = append(c.Rounds, r)
 	}
-	c.Machine.LoadAfter = loadAvg()
+	c.Machine.LoadAfter = LoadAvg()
 	c.summarise()
 	return c, nil
 }

@@ -17,11 +17,11 @@ type Machine struct {
 }
 
 func currentMachine() Machine {
-	return Machine{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), LoadBefore: loadAvg()}
+	return Machine{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), LoadBefore: LoadAvg()}
 }
 
-// loadAvg returns the 1, 5 and 15 minute load averages.
-func loadAvg() string {
+// LoadAvg returns the 1, 5 and 15 minute load averages.
+func LoadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return ""

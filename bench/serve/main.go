@@ -136,8 +136,8 @@ type target struct {
 	identified bool // the upstream must see the gateway's identity on every request
 }
 
-// bench is everything the benchmark started.
-type bench struct {
+// harness is everything the benchmark started.
+type harness struct {
 	dir      string
 	keep     bool
 	upstream *proc
@@ -151,7 +151,7 @@ type bench struct {
 	procs    []*proc
 }
 
-func (b *bench) close() {
+func (b *harness) close() {
 	for _, p := range slices.Backward(b.procs) {
 		p.stop()
 	}
@@ -160,7 +160,7 @@ func (b *bench) close() {
 	}
 }
 
-func setUp(ctx context.Context, o options, log io.Writer) (*bench, error) {
+func setUp(ctx context.Context, o options, log io.Writer) (*harness, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func setUp(ctx context.Context, o options, log io.Writer) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{dir: dir, keep: o.keep}
+	b := &harness{dir: dir, keep: o.keep}
 	if o.keep {
 		fmt.Fprintln(log, "working directory:", dir)
 	}
@@ -336,7 +336,7 @@ func check(t *target) error {
 }
 
 // upstreamCounts reads the upstream's request counters.
-func (b *bench) upstreamCounts() (total, identified int64, err error) {
+func (b *harness) upstreamCounts() (total, identified int64, err error) {
 	resp, err := http.Get("http://" + b.upAddr + "/.bench/count")
 	if err != nil {
 		return 0, 0, err

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/portcullis/portcullis/bench"
 	"github.com/portcullis/portcullis/gateway/credential"
 )
 
@@ -52,7 +53,7 @@ type report struct {
 	GatewayRSS int64 `json:"gateway_rss_bytes"`
 }
 
-func (b *bench) measure(ctx context.Context, o options, log io.Writer) (*report, error) {
+func (b *harness) measure(ctx context.Context, o options, log io.Writer) (*report, error) {
 	rep := &report{Machine: machine(), Conns: o.conns, Threads: o.threads, Duration: o.duration}
 	for round := range o.rounds {
 		order := slices.Clone(b.targets)
@@ -111,7 +112,7 @@ func (b *bench) measure(ctx context.Context, o options, log io.Writer) (*report,
 
 // measureOne checks the target, warms it up and measures one wrk run,
 // with burst concurrent sign-ins going on when burst > 0.
-func (b *bench) measureOne(ctx context.Context, o options, t *target, round, burst int) (runResult, error) {
+func (b *harness) measureOne(ctx context.Context, o options, t *target, round, burst int) (runResult, error) {
 	res := runResult{Round: round + 1, Target: t.Name, Burst: burst > 0}
 	if err := check(t); err != nil {
 		return res, err
@@ -133,7 +134,7 @@ func (b *bench) measureOne(ctx context.Context, o options, t *target, round, bur
 		// Let the hashing queue fill before measuring.
 		time.Sleep(time.Second)
 	}
-	res.LoadAvg = loadAvg()
+	res.LoadAvg = bench.LoadAvg()
 	total0, ident0, err := b.upstreamCounts()
 	if err != nil {
 		stopBurst()
@@ -215,7 +216,7 @@ func (c *loginCounts) err() error {
 // Worker i connects from its own loopback address, 127.0.1.(i+1): the
 // people of a burst sign in from many addresses, and the gateway holds
 // each address's attempts in flight to its failure limit.
-func (b *bench) signInLoop(ctx context.Context, i int, c *loginCounts) {
+func (b *harness) signInLoop(ctx context.Context, i int, c *loginCounts) {
 	tr := b.client.Transport.(*http.Transport).Clone()
 	local := &net.TCPAddr{IP: net.IPv4(127, 0, 1+byte(i/250), 1+byte(i%250))}
 	tr.DialContext = (&net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}).DialContext
@@ -263,7 +264,7 @@ type loginResult struct {
 	Ratio            float64 `json:"ratio"`
 }
 
-func (b *bench) measureLogins(ctx context.Context, o options) (*loginResult, error) {
+func (b *harness) measureLogins(ctx context.Context, o options) (*loginResult, error) {
 	before := hashCeiling(o.loginTime / 2)
 	c := &loginCounts{keep: true}
 	lctx, cancel := context.WithTimeout(ctx, o.loginTime)
@@ -312,7 +313,7 @@ func hashCeiling(d time.Duration) float64 {
 
 // profileGateway loads the gateway with wrk for o.duration while taking a
 // CPU profile of it through the admin listener's profiler.
-func (b *bench) profileGateway(ctx context.Context, o options) error {
+func (b *harness) profileGateway(ctx context.Context, o options) error {
 	t := b.gateway
 	if err := check(t); err != nil {
 		return err

@@ -178,18 +178,6 @@ func tcpActiveOpens() (int64, error) {
 	return 0, errors.New("no Tcp ActiveOpens in /proc/net/snmp")
 }
 
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // freePort returns a loopback address nothing listens on at the moment.
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -90,7 +90,7 @@ type report struct {
 
 func run(ctx context.Context, cfg config) (*report, error) {
 	rep := &report{Stored: cfg.stored, Active: cfg.active, Workers: cfg.workers, CacheSize: cfg.cacheSize,
-		GOMAXPROCS: runtime.GOMAXPROCS(0), LoadAvgBefore: loadAvg()}
+		GOMAXPROCS: runtime.GOMAXPROCS(0), LoadAvgBefore: bench.LoadAvg()}
 	dir, err := os.MkdirTemp("", "portcullis-sessions-")
 	if err != nil {
 		return nil, err
@@ -175,7 +175,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		return nil, err
 	}
 	runtime.KeepAlive(ids)
-	rep.LoadAvgAfter = loadAvg()
+	rep.LoadAvgAfter = bench.LoadAvg()
 	return rep, nil
 }
 
@@ -260,18 +260,6 @@ func fileMiB(path string) float64 {
 		return 0
 	}
 	return float64(fi.Size()) / (1 << 20)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // cpuSeconds is the process's CPU time, user and system, from /proc.
