@@ -1,7 +1,7 @@
 package policies
 
 import (
-	"encoding/json"
+	"sync"
 	"time"
 )
 
@@ -23,24 +23,35 @@ type loggedResult struct {
 	Notify []string `json:"notify,omitempty"`
 }
 
+// decisionBufs holds decision log line buffers between decisions, so the
+// line written for every proxied request costs no allocation.
+var decisionBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooledDecisionBuf bounds the buffers kept in decisionBufs, so one
+// unusually long line does not pin its memory.
+const maxPooledDecisionBuf = 64 << 10
+
 func (e *Engine) writeDecision(in Input, d Decision, took time.Duration) {
-	line, err := json.Marshal(decisionLine{
+	line := decisionLine{
 		Time:       e.now().UTC().Format(time.RFC3339Nano),
 		Point:      in.Point,
 		Revision:   d.Revision,
 		Decision:   loggedResult{Allow: d.Allow, Reason: d.Reason, StepUp: d.StepUp, Lock: d.Lock, Notify: d.Notify},
 		DurationUS: took.Microseconds(),
 		Input:      redact(in),
-	})
-	if err != nil {
-		e.logger.Error("decision log encoding failed", "point", string(in.Point), "error", err)
-		return
 	}
-	line = append(line, '\n')
+	bp := decisionBufs.Get().(*[]byte)
+	b := line.appendJSON((*bp)[:0])
+	b = append(b, '\n')
 	e.logMu.Lock()
-	defer e.logMu.Unlock()
-	if _, err := e.log.Write(line); err != nil {
+	_, err := e.log.Write(b) // an io.Writer must not retain b
+	e.logMu.Unlock()
+	if err != nil {
 		e.logger.Error("decision log write failed", "error", err)
+	}
+	if cap(b) <= maxPooledDecisionBuf {
+		*bp = b
+		decisionBufs.Put(bp)
 	}
 }
 
