@@ -238,18 +238,128 @@ func BenchmarkLoginDecisionLatency(b *testing.B) {
 				samples[i] = time.Since(start)
 			}
 			b.StopTimer()
-			slices.Sort(samples)
-			for _, m := range []struct {
-				unit string
-				d    time.Duration
-			}{
-				{"p50-µs", percentile(samples, 50)},
-				{"p90-µs", percentile(samples, 90)},
-				{"p99-µs", percentile(samples, 99)},
-				{"max-µs", samples[len(samples)-1]},
-			} {
-				b.ReportMetric(float64(m.d.Nanoseconds())/1e3, m.unit)
-			}
+			reportLatency(b, samples)
 		})
 	}
+}
+
+// reportLatency reports p50-µs, p90-µs, p99-µs and max-µs of samples
+// (nearest rank).
+func reportLatency(b *testing.B, samples []time.Duration) {
+	slices.Sort(samples)
+	for _, m := range []struct {
+		unit string
+		d    time.Duration
+	}{
+		{"p50-µs", percentile(samples, 50)},
+		{"p90-µs", percentile(samples, 90)},
+		{"p99-µs", percentile(samples, 99)},
+		{"max-µs", samples[len(samples)-1]},
+	} {
+		b.ReportMetric(float64(m.d.Nanoseconds())/1e3, m.unit)
+	}
+}
+
+// The access decision on a miss in the engine's access cache, as
+// checkAccess (gateway/server.go) asks it on a proxied request: the
+// client address's facts looked up, the account's facts and the session's,
+// the route and the path. A miss evaluates access's route_decision and
+// applies the session and step-up time limits in Go; a hit (the common
+// case, BenchmarkDecideAccess/cached in policies) does no evaluation.
+
+// accessRequests is the request mix: allowed pages and sensitive paths,
+// step-ups missing and stale, and an address on a VPN. want is the
+// expected denial reason, "" for allow.
+var accessRequests = []struct {
+	ip       string
+	path     string
+	stepUpAt int64 // seconds before now; 0 for none
+	want     string
+}{
+	{"192.0.2.10", "/accounts", 0, ""},
+	{"192.0.2.11", "/transfers/new", 60, ""},
+	{"127.0.0.1", "/accounts/statements", 0, ""},
+	{"192.0.2.12", "/transfers/new", 0, "step_up_required"},
+	{"2001:db8:4::10", "/payees", 601, "step_up_stale"},
+	{"192.0.2.13", "/profile/security", 120, ""},
+	{"127.0.0.2", "/accounts", 0, "ip_anonymous_vpn"},
+	{"192.0.2.14", "/", 0, ""},
+}
+
+// accessInput is request r of the mix at op n. Every op has a different
+// Account.ConsecutiveFailures, a fact route_decision does not judge but the
+// access cache keys on (it keys on every account fact), so every op misses
+// the cache with the answer unchanged.
+func (d *loginDecider) accessInput(ctx context.Context, r, n int) policies.Input {
+	req := accessRequests[r]
+	addr := netip.MustParseAddr(req.ip)
+	facts, err := d.signals.Lookup(ctx, addr)
+	if err != nil {
+		facts = policies.IPFacts{}
+	}
+	pf, _, _ := d.phones.Classify(ctx, loginPhones[n%len(loginPhones)])
+	now := time.Now().Unix()
+	sess := &policies.Session{
+		Methods:  []string{"pwd"},
+		AuthTime: now - 1800,
+		LastSeen: now - 30,
+		Created:  now - 1800,
+	}
+	if req.stepUpAt != 0 {
+		sess.Methods = []string{"pwd", "sms"}
+		sess.StepUpAt = now - req.stepUpAt
+	}
+	return policies.Input{
+		Point:  policies.PointAccess,
+		Now:    now,
+		Client: policies.Client{IP: addr.String(), Facts: facts},
+		Account: policies.Account{
+			Exists:              true,
+			ConsecutiveFailures: n,
+			SecondFactors:       []string{"sms", "voice", "totp"},
+			SecurityPhone:       &pf,
+			EmailOnFile:         true,
+			Products:            []string{"savings"},
+		},
+		Request: policies.Request{Route: "savings", Host: "savings.bank.test", Path: req.path, Method: "GET"},
+		Session: sess,
+	}
+}
+
+// checkAccess makes every decision of the mix once, failing on an
+// unexpected answer, and fills the GeoIP and phone caches.
+func checkAccess(tb testing.TB, d *loginDecider) {
+	tb.Helper()
+	for r, req := range accessRequests {
+		// Failure counts above any op's, so the ops still miss.
+		got := d.engine.Decide(tb.Context(), d.accessInput(tb.Context(), r, 1<<30+r))
+		if got.Allow != (req.want == "") || (req.want != "" && got.Reason != req.want) {
+			tb.Fatalf("access %s from %s: got allow=%v reason %q, want %q", req.path, req.ip, got.Allow, got.Reason, req.want)
+		}
+	}
+}
+
+func TestAccessDecisionSetup(t *testing.T) {
+	checkAccess(t, newLoginDecider(t, 0))
+}
+
+// BenchmarkAccessDecisionUncached reports the mean time and allocations
+// of an access decision that misses the cache, facts included, and its
+// distribution as BenchmarkLoginDecisionLatency does. The engine has its
+// default cache (10,000 entries), so past that many ops each miss also
+// evicts an entry, as a full cache in production does.
+func BenchmarkAccessDecisionUncached(b *testing.B) {
+	d := newLoginDecider(b, 0)
+	checkAccess(b, d)
+	ctx := b.Context()
+	samples := make([]time.Duration, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		d.engine.Decide(ctx, d.accessInput(ctx, i%len(accessRequests), i))
+		samples[i] = time.Since(start)
+	}
+	b.StopTimer()
+	reportLatency(b, samples)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	shipped "github.com/portcullis/portcullis/rego"
 )
@@ -331,22 +332,27 @@ func (e *Engine) complete(set *policySet, in *Input) {
 
 var errUndefined = errors.New("decision is undefined")
 
-// decide evaluates in.Point's decision rule.
-func (s *policySet) decide(ctx context.Context, in *Input, opts []rego.EvalOption) (Decision, error) {
+// decide evaluates in.Point's decision rule. A tracer (Explain) gets an
+// evaluation without the revision's shared caches, so that every rule
+// shows in its trace.
+func (s *policySet) decide(ctx context.Context, in *Input, tracer topdown.QueryTracer) (Decision, error) {
 	pq, ok := s.queries[in.Point]
 	if !ok {
 		return Decision{}, fmt.Errorf("unknown decision point %q", in.Point)
 	}
-	return s.eval(ctx, pq, in.value(), opts)
+	return s.eval(ctx, pq, in.value(), tracer)
 }
 
-func (s *policySet) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value, opts []rego.EvalOption) (Decision, error) {
-	opts = append(opts,
-		rego.EvalParsedInput(input),
-		rego.EvalGenerateJSON(keepTerm),
-		rego.EvalMetrics(noMetrics), // OPA would allocate a metrics set per call
-	)
-	rs, err := pq.Eval(ctx, opts...)
+func (s *policySet) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value, tracer topdown.QueryTracer) (Decision, error) {
+	var rs rego.ResultSet
+	var err error
+	if tracer != nil {
+		rs, err = pq.Eval(ctx, rego.EvalParsedInput(input), generateTerms, evalNoMetrics, rego.EvalQueryTracer(tracer))
+	} else {
+		cache := newEvalCache(s.consts)
+		rs, err = pq.Eval(ctx, rego.EvalParsedInput(input), generateTerms, evalNoMetrics,
+			rego.EvalBaseCache(s.data), rego.EvalVirtualCache(cache))
+	}
 	if err != nil {
 		return Decision{}, err
 	}
@@ -367,6 +373,12 @@ func (s *policySet) eval(ctx context.Context, pq rego.PreparedEvalQuery, input a
 	d.Revision = s.revision
 	return d, nil
 }
+
+// The options every evaluation passes, built once rather than per call.
+var (
+	generateTerms = rego.EvalGenerateJSON(keepTerm)
+	evalNoMetrics = rego.EvalMetrics(noMetrics) // OPA would allocate a metrics set per call
+)
 
 var noMetrics = metrics.NoOp()
 

@@ -157,15 +157,16 @@ func mergeData(dst, src map[string]any, at []string) error {
 
 // capabilities are the built-ins a policy may call: all of this OPA
 // version's except those that reach the network or read the clock or
-// randomness. A decision must follow from input and data alone, or the
-// access cache and the tests would lie.
+// randomness (every built-in OPA marks nondeterministic, and these by
+// name). A decision must follow from input and data alone, or the access
+// cache, the load-time constants (evalcache.go) and the tests would lie.
 func capabilities() *ast.Capabilities {
 	caps := ast.CapabilitiesForThisVersion()
 	banned := map[string]bool{
 		"http.send": true, "net.lookup_ip_addr": true, "opa.runtime": true,
 		"time.now_ns": true, "rand.intn": true, "uuid.rfc4122": true,
 	}
-	caps.Builtins = slices.DeleteFunc(caps.Builtins, func(b *ast.Builtin) bool { return banned[b.Name] })
+	caps.Builtins = slices.DeleteFunc(caps.Builtins, func(b *ast.Builtin) bool { return banned[b.Name] || b.Nondeterministic })
 	return caps
 }
 
@@ -200,6 +201,9 @@ type policySet struct {
 	// access is evaluated whole on every request).
 	route    *rego.PreparedEvalQuery
 	messages map[string]string
+	// data and consts are shared by every evaluation; see evalcache.go.
+	data   *dataCache
+	consts *constants
 	knobs
 }
 
@@ -342,6 +346,12 @@ func load(ctx context.Context, src *sources) (*policySet, error) {
 		queries:  map[Point]rego.PreparedEvalQuery{},
 	}
 	if set.knobs, err = readKnobs(data); err != nil {
+		return nil, err
+	}
+	if set.data, err = newDataCache(ctx, store); err != nil {
+		return nil, err
+	}
+	if set.consts, err = readConstants(ctx, set); err != nil {
 		return nil, err
 	}
 	for _, p := range Points() {

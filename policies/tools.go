@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -114,7 +113,7 @@ func (e *Engine) Explain(ctx context.Context, point string, input []byte) (Decis
 	}
 	e.complete(set, &in)
 	tracer := topdown.NewBufferTracer()
-	d, err := set.decide(ctx, &in, []rego.EvalOption{rego.EvalQueryTracer(tracer)})
+	d, err := set.decide(ctx, &in, tracer)
 	rules := firedRules(*tracer)
 	if err != nil {
 		return failure(set.revision), rules, fmt.Errorf("policies: explain %s: %w", in.Point, err)

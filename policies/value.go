@@ -15,10 +15,7 @@ func (in *Input) value() ast.Value {
 		item("point", str(string(in.Point))),
 		item("now", num(in.Now)),
 		item("client", ast.NewTerm(in.Client.value())),
-		item("device", ast.NewTerm(ast.NewObject(
-			item("recognised", boolean(in.Device.Recognised)),
-			item("registered_at", num(in.Device.RegisteredAt)),
-		))),
+		item("device", in.Device.value()),
 		item("account", ast.NewTerm(in.Account.value())),
 		item("request", ast.NewTerm(ast.NewObject(
 			item("route", str(in.Request.Route)),
@@ -116,8 +113,18 @@ func (c *Client) value() ast.Value {
 	return ast.NewObject(items...)
 }
 
+// value is one of the shared objects in factsTerms unless the facts name a
+// country.
 func (f *IPFacts) value() ast.Value {
-	obj := ast.NewObject(
+	if f.Country == "" {
+		return factsTerms[f.bits()].Value
+	}
+	return f.object()
+}
+
+func (f *IPFacts) object() ast.Value {
+	items := make([][2]*ast.Term, 0, 8)
+	items = append(items,
 		item("checked", boolean(f.Checked)),
 		item("anonymous_vpn", boolean(f.AnonymousVPN)),
 		item("public_proxy", boolean(f.PublicProxy)),
@@ -127,13 +134,55 @@ func (f *IPFacts) value() ast.Value {
 		item("anonymous", boolean(f.Anonymous)),
 	)
 	if f.Country != "" {
-		obj.Insert(key("country"), str(f.Country))
+		items = append(items, item("country", str(f.Country)))
 	}
-	return obj
+	return ast.NewObject(items...)
+}
+
+// bits numbers the combinations of f's flags, an index into factsTerms.
+func (f *IPFacts) bits() int {
+	n := 0
+	for i, v := range [...]bool{f.Checked, f.AnonymousVPN, f.PublicProxy, f.TorExitNode, f.HostingProvider, f.ResidentialProxy, f.Anonymous} {
+		if v {
+			n |= 1 << i
+		}
+	}
+	return n
+}
+
+// factsTerms are the input objects of every combination of address flags
+// without a country, built once like knownTerms: the facts of most
+// requests are one of a handful of these.
+var factsTerms = func() []*ast.Term {
+	terms := make([]*ast.Term, 1<<7)
+	for n := range terms {
+		bit := func(i int) bool { return n&(1<<i) != 0 }
+		f := IPFacts{Checked: bit(0), AnonymousVPN: bit(1), PublicProxy: bit(2), TorExitNode: bit(3),
+			HostingProvider: bit(4), ResidentialProxy: bit(5), Anonymous: bit(6)}
+		terms[f.bits()] = ast.NewTerm(f.object())
+	}
+	return terms
+}()
+
+// noDevice is the device object of a browser without a registered device.
+var noDevice = ast.NewTerm(ast.NewObject(
+	item("recognised", boolean(false)),
+	item("registered_at", num(0)),
+))
+
+func (d *Device) value() *ast.Term {
+	if *d == (Device{}) {
+		return noDevice
+	}
+	return ast.NewTerm(ast.NewObject(
+		item("recognised", boolean(d.Recognised)),
+		item("registered_at", num(d.RegisteredAt)),
+	))
 }
 
 func (a *Account) value() ast.Value {
-	obj := ast.NewObject(
+	items := make([][2]*ast.Term, 0, 8)
+	items = append(items,
 		item("exists", boolean(a.Exists)),
 		item("locked", boolean(a.Locked)),
 		item("consecutive_failures", num(int64(a.ConsecutiveFailures))),
@@ -143,9 +192,9 @@ func (a *Account) value() ast.Value {
 		item("products", list(a.Products)),
 	)
 	if a.SecurityPhone != nil {
-		obj.Insert(key("security_phone"), ast.NewTerm(a.SecurityPhone.value()))
+		items = append(items, item("security_phone", ast.NewTerm(a.SecurityPhone.value())))
 	}
-	return obj
+	return ast.NewObject(items...)
 }
 
 func (s *Session) value() ast.Value {
@@ -159,23 +208,24 @@ func (s *Session) value() ast.Value {
 }
 
 func (p *PhoneFacts) value() ast.Value {
-	obj := ast.NewObject(
+	items := make([][2]*ast.Term, 0, 6)
+	items = append(items,
 		item("valid", boolean(p.Valid)),
 		item("line_type", str(p.LineType)),
 	)
 	if p.Region != "" {
-		obj.Insert(key("region"), str(p.Region))
+		items = append(items, item("region", str(p.Region)))
 	}
 	if p.CallingCode != 0 {
-		obj.Insert(key("calling_code"), num(int64(p.CallingCode)))
+		items = append(items, item("calling_code", num(int64(p.CallingCode))))
 	}
 	if p.Source != "" {
-		obj.Insert(key("source"), str(p.Source))
+		items = append(items, item("source", str(p.Source)))
 	}
 	if p.Masked != "" {
-		obj.Insert(key("masked"), str(p.Masked))
+		items = append(items, item("masked", str(p.Masked)))
 	}
-	return obj
+	return ast.NewObject(items...)
 }
 
 func (p *PasswordFacts) value() ast.Value {
