@@ -283,20 +283,21 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 	if e.log != nil {
 		start = time.Now()
 	}
+	abandoned := false
 	defer func() {
 		if r := recover(); r != nil {
 			e.logger.Error("policy evaluation panicked", "point", string(in.Point), "policy_rev", set.revision,
 				"panic", fmt.Sprint(r))
 			d = failure(set.revision)
 		}
-		if e.log != nil {
+		if e.log != nil && !abandoned {
 			e.writeDecision(in, d, time.Since(start))
 		}
 	}()
 	e.complete(set, &in)
-	if err := ctx.Err(); err != nil {
-		e.logger.Error("policy evaluation failed", "point", string(in.Point), "policy_rev", set.revision, "error", err)
-		return failure(set.revision)
+	if ctx.Err() != nil {
+		abandoned = true
+		return e.abandon(ctx, set, &in)
 	}
 	var err error
 	if in.Point == PointAccess && in.Session != nil && set.route != nil && e.cache != nil {
@@ -305,10 +306,24 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 		d, err = set.decide(ctx, &in, nil)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			abandoned = true
+			return e.abandon(ctx, set, &in)
+		}
 		e.logger.Error("policy evaluation failed", "point", string(in.Point), "policy_rev", set.revision, "error", err)
 		return failure(set.revision)
 	}
 	return d
+}
+
+// abandon answers an evaluation whose request was cancelled (its client
+// went away, or the server is shutting down): still a denial, but not a
+// failure of the policy, so it is logged at debug level and left out of
+// the decision log, which records only decisions made.
+func (e *Engine) abandon(ctx context.Context, set *policySet, in *Input) Decision {
+	e.logger.Debug("policy evaluation abandoned: the request was cancelled", "point", string(in.Point),
+		"policy_rev", set.revision, "error", ctx.Err())
+	return failure(set.revision)
 }
 
 // complete fills in the facts the engine owns.

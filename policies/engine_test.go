@@ -177,11 +177,22 @@ func TestDecideFailsClosed(t *testing.T) {
 		}
 	})
 	t.Run("cancelled context", func(t *testing.T) {
-		e := newEngine(t, Config{})
+		// Denied, but not a policy failure: no error log, no decision
+		// log line, for a login and for an access check on a cache miss.
+		var logs, decisions logBuffer
+		e := newEngine(t, Config{Logger: testLogger(&logs), DecisionLog: &decisions})
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		if d := e.Decide(ctx, cleanLogin()); d.Allow {
-			t.Fatalf("got %+v", d)
+		for _, in := range []Input{cleanLogin(), accessInput("/transfers/new", testNow.Unix()-60)} {
+			if d := e.Decide(ctx, in); d.Allow {
+				t.Fatalf("got %+v", d)
+			}
+		}
+		if strings.Contains(logs.String(), `"level":"ERROR"`) || strings.Count(logs.String(), "policy evaluation abandoned") != 2 {
+			t.Errorf("logs:\n%s", logs.String())
+		}
+		if decisions.String() != "" {
+			t.Errorf("decision log: %s", decisions.String())
 		}
 	})
 }
