@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net"
 	"net/mail"
 	"net/netip"
@@ -14,6 +16,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +28,9 @@ import (
 
 // File is the configuration file.
 type File struct {
+	// Source is the file Load read, for re-reading it on SIGHUP; empty for
+	// Parse.
+	Source string `yaml:"-"`
 	// DataDir holds state: the SQLite store, the local CA, certificates.
 	DataDir        string   `yaml:"data_dir"`
 	Listen         Listen   `yaml:"listen"`
@@ -61,6 +67,66 @@ type Policies struct {
 	Watch *bool `yaml:"watch"`
 	// DecisionLog is a file that receives one JSON line per decision.
 	DecisionLog string `yaml:"decision_log"`
+	// DecisionLogMaxSize is the size past which the decision log is
+	// rotated: bytes, or a number with KB, MB, GB (powers of 1000) or KiB,
+	// MiB, GiB (powers of 1024), as "100MB". Empty: never rotated.
+	DecisionLogMaxSize string `yaml:"decision_log_max_size"`
+	// DecisionLogMaxFiles is how many rotated files (NAME.1 the newest, up
+	// to NAME.N) are kept. Default 5.
+	DecisionLogMaxFiles int `yaml:"decision_log_max_files"`
+	// Bundle is an OPA bundle file (`opa build`) to load the policies
+	// from instead of Dir; Watch reloads it when it changes.
+	Bundle string `yaml:"bundle"`
+	// BundlePublicKey is a PEM public key file; every bundle must carry a
+	// signature by it (`opa build --signing-key` or `opa sign`).
+	BundlePublicKey string `yaml:"bundle_public_key"`
+	// BundleKeyID is the key ID the signature names (default "default").
+	BundleKeyID string `yaml:"bundle_key_id"`
+	// BundleUnsigned accepts a bundle without a signature; only without
+	// bundle_public_key, and not for production.
+	BundleUnsigned bool `yaml:"bundle_unsigned"`
+	// ShadowDir and ShadowBundle name a candidate policy (a directory, or
+	// a bundle verified like Bundle) evaluated beside the live one on every
+	// decision and never enforced. Changed with SIGHUP, no restart.
+	ShadowDir    string `yaml:"shadow_dir"`
+	ShadowBundle string `yaml:"shadow_bundle"`
+}
+
+// DecisionLogMaxBytes is DecisionLogMaxSize in bytes, 0 when the log is
+// never rotated.
+func (p Policies) DecisionLogMaxBytes() (int64, error) {
+	if p.DecisionLogMaxSize == "" {
+		return 0, nil
+	}
+	return ParseSize(p.DecisionLogMaxSize)
+}
+
+// sizeUnits are the suffixes ParseSize knows, longest first so that "MiB"
+// is not read as "B".
+var sizeUnits = []struct {
+	suffix string
+	factor int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+}
+
+// ParseSize reads a positive size: a whole number of bytes, optionally
+// followed by B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of
+// 1024), with or without a space: "100MB", "64 KiB", "4096".
+func ParseSize(s string) (int64, error) {
+	num, factor := strings.TrimSpace(s), int64(1)
+	for _, u := range sizeUnits {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, factor = strings.TrimSpace(n), u.factor
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/factor {
+		return 0, fmt.Errorf("%q is not a size such as 100MB or 64KiB", s)
+	}
+	return n * factor, nil
 }
 
 // Codes configures security codes.
@@ -628,6 +694,11 @@ type Password struct {
 	// Nice lowers the hashing threads' scheduling priority (0 to 19;
 	// 0 keeps the process's). Default credential.DefaultNice.
 	Nice *int `yaml:"nice"`
+	// Blocklist is a file of breached passwords, one a line, refused as
+	// new passwords beside zxcvbn's common ones (compared after NFC
+	// normalisation, ignoring case). Read once at start; empty means
+	// none.
+	Blocklist string `yaml:"blocklist"`
 }
 
 // nice is the configured nice value, or the default when unset.
@@ -662,6 +733,7 @@ func Load(path string) (*File, error) {
 		}
 		f.DataDir = abs
 	}
+	f.Source = path
 	return f, nil
 }
 
@@ -699,7 +771,8 @@ func parse(data []byte, base string) (*File, []Problem) {
 		f.Phone.DefaultRegion = "US"
 	}
 	for _, p := range append([]*string{&f.GeoIP.AnonymousIP, &f.GeoIP.Country, &f.Policies.Dir, &f.Policies.DecisionLog,
-		&f.Phone.CarrierLookup.SecretFile}, f.Delivery.secretFiles()...) {
+		&f.Policies.Bundle, &f.Policies.BundlePublicKey, &f.Policies.ShadowDir, &f.Policies.ShadowBundle,
+		&f.Phone.CarrierLookup.SecretFile, &f.Password.Blocklist}, f.Delivery.secretFiles()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -750,6 +823,9 @@ func (f *File) setDefaults() {
 	}
 	if f.Session.MaxLifetime == 0 {
 		f.Session.MaxLifetime = 12 * time.Hour
+	}
+	if f.Policies.DecisionLogMaxFiles == 0 {
+		f.Policies.DecisionLogMaxFiles = 5
 	}
 	if f.Policies.Watch == nil {
 		watch := true
@@ -832,17 +908,40 @@ func (f *File) validate() []Problem {
 	default:
 		add("tls.mode", "%q is not one of internal, acme, files", f.TLS.Mode)
 	}
+	switch pol := f.Policies; {
+	case pol.Bundle != "" && pol.Dir != "":
+		add("policies.bundle", "and policies.dir are both set; choose one")
+	case pol.Bundle == "" && pol.ShadowBundle == "" && (pol.BundlePublicKey != "" || pol.BundleKeyID != "" || pol.BundleUnsigned):
+		add("policies.bundle", "is required with policies.bundle_public_key, bundle_key_id or bundle_unsigned")
+	case pol.Bundle != "" && pol.BundlePublicKey == "" && !pol.BundleUnsigned:
+		add("policies.bundle_public_key", "is required with policies.bundle, so that only a signed bundle is loaded (set policies.bundle_unsigned to accept unsigned bundles, never in production)")
+	case pol.BundlePublicKey != "" && pol.BundleUnsigned:
+		add("policies.bundle_unsigned", "cannot be set with policies.bundle_public_key: a key means every bundle must be signed")
+	}
+	switch pol := f.Policies; {
+	case pol.ShadowDir != "" && pol.ShadowBundle != "":
+		add("policies.shadow_bundle", "and policies.shadow_dir are both set; choose one")
+	case pol.ShadowBundle != "" && pol.BundlePublicKey == "" && !pol.BundleUnsigned:
+		add("policies.shadow_bundle", "needs policies.bundle_public_key to verify it (or policies.bundle_unsigned)")
+	}
 	if f.GeoIP.AnonymousIP == "" && !f.GeoIP.AllowMissing {
 		add("geoip.anonymous_ip", "is required, or no login can be checked for VPNs and anonymizers (set geoip.allow_missing to run without, and the policies will refuse unchecked addresses)")
 	}
 	for _, p := range []struct{ path, file string }{
 		{"geoip.anonymous_ip", f.GeoIP.AnonymousIP}, {"geoip.country", f.GeoIP.Country}, {"policies.dir", f.Policies.Dir},
+		{"policies.bundle", f.Policies.Bundle}, {"policies.bundle_public_key", f.Policies.BundlePublicKey},
+		{"policies.shadow_dir", f.Policies.ShadowDir}, {"policies.shadow_bundle", f.Policies.ShadowBundle},
 	} {
 		if p.file == "" {
 			continue
 		}
 		if _, err := os.Stat(p.file); err != nil {
 			add(p.path, "%v", err)
+		}
+	}
+	if f.Password.Blocklist != "" {
+		if err := readable(f.Password.Blocklist); err != nil {
+			add("password.blocklist", "%v", err)
 		}
 	}
 	if cl := f.Phone.CarrierLookup; cl.URL != "" {
@@ -858,6 +957,12 @@ func (f *File) validate() []Problem {
 		if key, _, err := cl.secret(); err != nil {
 			add("phone.carrier_lookup."+key, "%v", err)
 		}
+	}
+	if _, err := f.Policies.DecisionLogMaxBytes(); err != nil {
+		add("policies.decision_log_max_size", "%v", err)
+	}
+	if f.Policies.DecisionLogMaxFiles < 1 {
+		add("policies.decision_log_max_files", "%d is not a positive number of files", f.Policies.DecisionLogMaxFiles)
 	}
 	ps = append(ps, f.Delivery.validate()...)
 	if f.Store.Driver != "sqlite" {
@@ -891,6 +996,26 @@ func (f *File) validate() []Problem {
 		}
 	}
 	return ps
+}
+
+// readable reports why the regular file at path cannot be read, or nil.
+func readable(path string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	if _, err := fh.Read(make([]byte, 1)); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {
@@ -931,10 +1056,11 @@ func (f *File) Gateway() gateway.Config {
 		Password: credential.Params{MemoryKiB: f.Password.MemoryKiB, Time: f.Password.Iterations,
 			Threads: f.Password.Parallelism, MaxConcurrent: f.Password.MaxConcurrent,
 			QueueTimeout: f.Password.QueueTimeout, Nice: f.Password.nice()},
-		AssertionTTL: f.Identity.AssertionTTL,
-		SupportPhone: f.SupportPhone,
-		Organisation: f.Organisation,
-		PublicPort:   f.Listen.PublicPort,
+		PasswordBlocklist: f.Password.Blocklist,
+		AssertionTTL:      f.Identity.AssertionTTL,
+		SupportPhone:      f.SupportPhone,
+		Organisation:      f.Organisation,
+		PublicPort:        f.Listen.PublicPort,
 	}
 }
 

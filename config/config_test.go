@@ -204,3 +204,39 @@ func TestGatewayProblemsInStableOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicyBundleRules(t *testing.T) {
+	dir := t.TempDir()
+	bundle, key := filepath.Join(dir, "bundle.tar.gz"), filepath.Join(dir, "key.pem")
+	for _, f := range []string{bundle, key} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := "geoip: {allow_missing: true}\nroutes: [{name: a, host: a.example, upstream: 'http://127.0.0.1:1'}]\n"
+	for _, tc := range []struct {
+		policies string
+		want     string // "" accepted
+	}{
+		{"{bundle: " + bundle + ", bundle_public_key: " + key + "}", ""},
+		{"{bundle: " + bundle + ", bundle_unsigned: true}", ""},
+		{"{bundle: " + bundle + "}", "policies.bundle_public_key: is required"},
+		{"{bundle: " + bundle + ", bundle_public_key: " + key + ", dir: " + dir + "}", "policies.bundle: and policies.dir"},
+		{"{bundle_public_key: " + key + "}", "policies.bundle: is required"},
+		{"{bundle: " + bundle + ", bundle_public_key: " + key + ", bundle_unsigned: true}", "policies.bundle_unsigned: cannot"},
+		{"{bundle: " + filepath.Join(dir, "none.tar.gz") + ", bundle_public_key: " + key + "}", "policies.bundle:"},
+		{"{bundle: " + bundle + ", bundle_public_key: " + filepath.Join(dir, "none.pem") + "}", "policies.bundle_public_key:"},
+	} {
+		t.Run(tc.policies, func(t *testing.T) {
+			f, err := Parse([]byte(base + "policies: " + tc.policies + "\n"))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want == "" && f.Policies.Bundle != bundle:
+				t.Fatalf("bundle %q", f.Policies.Bundle)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -32,6 +32,10 @@ type Config struct {
 	// They are stripped from client requests like StripHeaders.
 	IdentityHeaders map[string]string
 	Password        credential.Params
+	// PasswordBlocklist is a file of breached passwords, one a line, that
+	// the password checker refuses beside zxcvbn's common passwords; empty
+	// means none. New reads it once and fails when it cannot.
+	PasswordBlocklist string
 	// AssertionTTL is the lifetime of the signed assertions the signer
 	// makes; the gateway reuses one for half of it.
 	AssertionTTL time.Duration

@@ -27,6 +27,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/credential"
 	"github.com/portcullis/portcullis/gateway/device"
 	"github.com/portcullis/portcullis/gateway/notify"
+	"github.com/portcullis/portcullis/gateway/selfservice"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/gateway/web"
 	"github.com/portcullis/portcullis/plugins/geoip"
@@ -164,6 +165,8 @@ type setup struct {
 	sender notify.Sender
 	// carrier, when set, is the phone classifier's carrier lookup.
 	carrier phone.CarrierLookup
+	// directory, when set, is the customer records enrolment checks.
+	directory selfservice.Directory
 }
 
 // withSharedStore makes the harness use the SQLite file at path.
@@ -267,7 +270,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	h.logs = &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	gw, err := gateway.New(cfg, withParts(gwStore, gateway.Deps{Signer: signer, Policy: engine, Signals: signals,
-		Phones: phones, Sender: h.outbox, CodeKey: testCodeKey, Logger: logger, Now: h.clock.Now}))
+		Phones: phones, Passwords: testPasswords{}, Directory: st.directory, Sender: h.outbox, CodeKey: testCodeKey, Logger: logger, Now: h.clock.Now}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,12 +60,14 @@ func (b *lockedBuffer) decisions(t *testing.T, point string) int {
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line struct {
-			Point string `json:"point"`
+			Portcullis struct {
+				Point string `json:"point"`
+			} `json:"portcullis"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			t.Fatalf("decision log line: %v", err)
 		}
-		if line.Point == point {
+		if line.Portcullis.Point == point {
 			n++
 		}
 	}

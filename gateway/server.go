@@ -9,7 +9,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/login"
 	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/passkey"
+	"github.com/portcullis/portcullis/gateway/selfservice"
 	"github.com/portcullis/portcullis/gateway/session"
 	"github.com/portcullis/portcullis/gateway/settings"
 	"github.com/portcullis/portcullis/gateway/stepup"
@@ -65,7 +68,16 @@ type Deps struct {
 	// Phones reads and types phone numbers for the security-code flows;
 	// nil means no number can be checked, and the policies refuse to send.
 	Phones facts.Phones
-	Logger *slog.Logger
+	// Directory is where customer records come from, for creating a
+	// profile and adding an account to one (plugins/directory); nil means
+	// neither is offered online, and their pages say so. A Directory
+	// needs Passwords too.
+	Directory selfservice.Directory
+	// Passwords measures a new password for the policies; nil means the
+	// gateway's own credential.PasswordChecker, with Config's blocklist
+	// and the hashing bounds (Server.PasswordChecker).
+	Passwords settings.PasswordChecker
+	Logger    *slog.Logger
 	// Now and Rand default to the real clock and crypto/rand.
 	Now  func() time.Time
 	Rand io.Reader
@@ -88,6 +100,11 @@ type Decider interface {
 	// StepUpFailureWindow is the window in which wrong step-up answers
 	// are counted per account.
 	StepUpFailureWindow() time.Duration
+	// EnrolmentRules are the enrolment settings applied in Go: the window
+	// identity proofs are counted in and the eligible account statuses.
+	EnrolmentRules() policies.EnrolmentRules
+	// PasswordRules are the length rules for a new password.
+	PasswordRules() policies.PasswordRules
 }
 
 // Server is the gateway. Create it with New; it is an http.Handler.
@@ -101,12 +118,14 @@ type Server struct {
 	log          *slog.Logger
 	now          func() time.Time
 	hasher       *credential.Hasher
+	passwords    *credential.PasswordChecker
 	routes       map[string][]*Route // by host, longest prefix first
 	stripHeaders []string            // normalised names
 	transport    *http.Transport
 	proxy        *httputil.ReverseProxy
 	crossOrigin  *http.CrossOriginProtection
 	mux          *http.ServeMux
+	selfservice  *selfservice.Room
 	// assertions keeps signed assertions per session and route for half
 	// their lifetime.
 	assertions *expirable.LRU[string, string]
@@ -137,6 +156,22 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	var breached credential.Blocklist
+	if cfg.PasswordBlocklist != "" {
+		if breached, err = credential.LoadBlocklist(cfg.PasswordBlocklist); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
+	// Scoring shares the hashing bounds: it is the other CPU-heavy step of
+	// setting a password.
+	checker, err := credential.NewPasswordChecker(credential.CheckerConfig{Breached: breached,
+		MaxConcurrent: cfg.Password.MaxConcurrent, QueueTimeout: cfg.Password.QueueTimeout, Nice: cfg.Password.Nice})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if deps.Passwords == nil {
+		deps.Passwords = checker
+	}
 	codes, err := credential.NewCodes(deps.CodeKey, deps.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: security codes: %w", err)
@@ -156,6 +191,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:         deps.Logger,
 		now:         deps.Now,
 		hasher:      h,
+		passwords:   checker,
 		routes:      map[string][]*Route{},
 		transport:   NewUpstreamTransport(),
 		crossOrigin: http.NewCrossOriginProtection(),
@@ -184,7 +220,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.proxy = s.newProxy()
 	s.mux = http.NewServeMux()
 	s.mux.Handle("GET "+reservedPrefix+"jwks.json", s.signer.JWKSHandler())
-	s.mux.Handle("GET "+reservedPrefix+"static/", web.Static())
+	s.mux.Handle("GET "+reservedPrefix+"static/", s.site.Static())
 	s.mux.Handle(reservedPrefix, s.site.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return web.NotFound()
 	}))
@@ -197,7 +233,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return strings.HasPrefix(path, reservedPrefix) || s.route(host, path) != nil
 		},
 	}).Register(s.mux)
-	settings.New(settings.Deps{Site: s.site, Sessions: s.sessions, Devices: devices, Factors: deps.Factors,
+	settings.New(settings.Deps{Site: s.site, Sessions: s.sessions, Users: deps.Users, Passwords: deps.Passwords,
+		HandleKey: handleKey(deps.CodeKey), Devices: devices, Factors: deps.Factors,
 		Notices: notices, Facts: s.facts, Policy: deps.Policy, TOTP: totpStore{deps.Factors, deps.Records}, Hasher: h,
 		Org: org, Log: deps.Logger, Now: deps.Now, Rand: deps.Rand,
 	}).Register(s.mux)
@@ -211,12 +248,44 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			MaxLifetime: cfg.Session.MaxLifetime, Log: deps.Logger, Now: deps.Now,
 		}).Register(s.mux)
 	}
+	enrol, err := selfservice.New(selfservice.Deps{Site: s.site, Sessions: s.sessions, Directory: deps.Directory,
+		Passwords: deps.Passwords, Users: deps.Users, Records: deps.Records, Hits: deps.Hits, Codes: codes, Hasher: h,
+		Sender: sender, Facts: s.facts, Policy: deps.Policy, IdentityKey: identityKey(deps.CodeKey), Org: org,
+		Log: deps.Logger, Now: deps.Now, Rand: deps.Rand,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	enrol.Register(s.mux)
+	s.selfservice = enrol
 	stepup.New(stepup.Deps{Site: s.site, Sessions: s.sessions, Devices: devices,
 		Users: stepupUsers{deps.Users, deps.Factors}, Records: deps.Records, Hits: deps.Hits, Codes: codes, Hasher: h,
 		Sender: sender, Notices: notices, Facts: s.facts, Policy: deps.Policy, Org: org, Log: deps.Logger, Now: deps.Now,
 	}).Register(s.mux)
 	return s, nil
 }
+
+// handleKey derives the key that names listed sessions from the server key
+// (replicas share it), apart from the key codes are sealed under.
+func handleKey(serverKey []byte) []byte {
+	mac := hmac.New(sha256.New, serverKey)
+	mac.Write([]byte("portcullis session handles"))
+	return mac.Sum(nil)
+}
+
+// identityKey is the key enrolment's identity counters are keyed under,
+// derived from the code key so that replicas share it and it is used for
+// one purpose only.
+func identityKey(codeKey []byte) []byte {
+	mac := hmac.New(sha256.New, codeKey)
+	mac.Write([]byte("portcullis enrolment identity key v1"))
+	return mac.Sum(nil)
+}
+
+// WaitNotices waits for the messages the gateway sends in the background
+// (the username reminder of an enrolment for an identity that has a
+// profile) to go.
+func (s *Server) WaitNotices() { s.selfservice.Wait() }
 
 // stepupUsers joins the profile and factor stores for the step-up room.
 type stepupUsers struct {
@@ -232,6 +301,11 @@ type totpStore struct {
 
 // Hasher returns the server's password hasher, for tools that create users.
 func (s *Server) Hasher() *credential.Hasher { return s.hasher }
+
+// PasswordChecker returns the server's password checker, which measures a
+// new password (PasswordFacts) for the policy's password rules, with the
+// configured blocklist.
+func (s *Server) PasswordChecker() *credential.PasswordChecker { return s.passwords }
 
 // ServeHTTP routes a request: the reserved prefix to the gateway itself,
 // everything else to the matching route's upstream.

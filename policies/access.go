@@ -81,6 +81,8 @@ func factsKey(a *Account, methods []string) string {
 	b.WriteString(strconv.Itoa(a.ConsecutiveFailures))
 	b.WriteByte(',')
 	b.WriteString(strconv.Itoa(a.RecentStepUpFailures))
+	b.WriteByte(',')
+	b.WriteString(strconv.Itoa(a.ConsecutiveStepUpFailures))
 	b.WriteByte(';')
 	list(a.SecondFactors)
 	list(a.Products)

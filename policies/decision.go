@@ -71,6 +71,10 @@ type Decision struct {
 	// Revision identifies the policy sources and data that decided; the
 	// engine sets it.
 	Revision string `json:"policy_revision,omitempty"`
+	// DecisionID is the random ID of the decision's line in the decision
+	// log, so other logs can point to it; empty when no decision log is
+	// written. The engine sets it.
+	DecisionID string `json:"decision_id,omitempty"`
 }
 
 // failure is the decision for anything that went wrong on the way to one.

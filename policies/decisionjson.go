@@ -15,19 +15,36 @@ import (
 // until it is.
 
 func (l *decisionLine) appendJSON(b []byte) []byte {
-	b = append(b, `{"time":`...)
-	b = appendString(b, l.Time)
-	b = append(b, `,"point":`...)
-	b = appendString(b, string(l.Point))
-	b = append(b, `,"policy_revision":`...)
-	b = appendString(b, l.Revision)
-	b = append(b, `,"decision":`...)
-	b = l.Decision.appendJSON(b)
-	b = append(b, `,"duration_us":`...)
-	b = strconv.AppendInt(b, l.DurationUS, 10)
+	b = append(b, `{"decision_id":`...)
+	b = appendString(b, l.DecisionID)
+	b = append(b, `,"labels":{"id":`...)
+	b = appendString(b, l.Labels.ID)
+	b = append(b, `,"version":`...)
+	b = appendString(b, l.Labels.Version)
+	b = append(b, `},"bundles":{"portcullis":{"revision":`...)
+	b = appendString(b, l.Bundles.Portcullis.Revision)
+	b = append(b, `}},"path":`...)
+	b = appendString(b, l.Path)
 	b = append(b, `,"input":`...)
 	b = l.Input.appendJSON(b)
-	return append(b, '}')
+	b = append(b, `,"result":`...)
+	b = l.Result.appendJSON(b)
+	b = append(b, `,"timestamp":`...)
+	b = appendString(b, l.Timestamp)
+	b = append(b, `,"metrics":{"timer_rego_query_eval_ns":`...)
+	b = strconv.AppendInt(b, l.Metrics.EvalNS, 10)
+	b = append(b, `},"portcullis":{"format":`...)
+	b = strconv.AppendInt(b, int64(l.Portcullis.Format), 10)
+	b = append(b, `,"point":`...)
+	b = appendString(b, string(l.Portcullis.Point))
+	if sh := l.Portcullis.Shadow; sh != nil {
+		b = append(b, `,"shadow":{"live_decision_id":`...)
+		b = appendString(b, sh.LiveDecisionID)
+		b = append(b, `,"live_result":`...)
+		b = sh.LiveResult.appendJSON(b)
+		b = append(b, '}')
+	}
+	return append(b, `}}`...)
 }
 
 func (r *loggedResult) appendJSON(b []byte) []byte {
@@ -143,6 +160,8 @@ func (a *Account) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(a.ConsecutiveFailures), 10)
 	b = append(b, `,"recent_step_up_failures":`...)
 	b = strconv.AppendInt(b, int64(a.RecentStepUpFailures), 10)
+	b = append(b, `,"consecutive_step_up_failures":`...)
+	b = strconv.AppendInt(b, int64(a.ConsecutiveStepUpFailures), 10)
 	b = append(b, `,"second_factors":`...)
 	b = appendStrings(b, a.SecondFactors)
 	if a.SecurityPhone != nil {
@@ -239,8 +258,12 @@ func (p *PasswordFacts) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(p.Classes), 10)
 	b = append(b, `,"contains_username":`...)
 	b = strconv.AppendBool(b, p.ContainsUsername)
+	b = append(b, `,"contains_name":`...)
+	b = strconv.AppendBool(b, p.ContainsName)
 	b = append(b, `,"common":`...)
 	b = strconv.AppendBool(b, p.Common)
+	b = append(b, `,"guesses_log10":`...)
+	b = strconv.AppendInt(b, int64(p.GuessesLog10), 10)
 	return append(b, '}')
 }
 
@@ -267,6 +290,12 @@ func (e *Enrolment) appendJSON(b []byte) []byte {
 	b = strconv.AppendBool(b, e.IdentityVerified)
 	b = append(b, `,"identity_has_profile":`...)
 	b = strconv.AppendBool(b, e.IdentityHasProfile)
+	b = append(b, `,"account_status":`...)
+	b = appendString(b, e.AccountStatus)
+	b = append(b, `,"identity_attempts":`...)
+	b = strconv.AppendInt(b, int64(e.IdentityAttempts), 10)
+	b = append(b, `,"address_attempts":`...)
+	b = strconv.AppendInt(b, int64(e.AddressAttempts), 10)
 	b = append(b, `,"username_available":`...)
 	b = strconv.AppendBool(b, e.UsernameAvailable)
 	if e.NewPassword != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand"
 	"reflect"
+	"regexp"
 	"testing"
 	"testing/quick"
 )
@@ -37,18 +38,21 @@ func decisionTestInput(p Point) Input {
 
 func decisionTestLine(in Input, d loggedResult) decisionLine {
 	return decisionLine{
-		Time:       "2026-01-01T00:00:00.123456789Z",
-		Point:      in.Point,
-		Revision:   "sha256:0123abcd",
-		Decision:   d,
-		DurationUS: 137,
+		DecisionID: "3f2b8c1e-5d4a-4e6f-9a7b-0c1d2e3f4a5b",
+		Labels:     loggedLabels{ID: "9c8b7a6f-5e4d-4c3b-8a29-180f7e6d5c4b", Version: opaVersion},
+		Bundles:    loggedBundles{Portcullis: loggedBundle{Revision: "0123abcd0123abcd"}},
+		Path:       decisionPath(in.Point),
 		Input:      redact(in),
+		Result:     d,
+		Timestamp:  "2026-01-01T00:00:00.123456789Z",
+		Metrics:    loggedMetrics{EvalNS: 137042},
+		Portcullis: loggedFormat{Format: DecisionLogFormat, Point: in.Point},
 	}
 }
 
 func TestDecisionLineJSON(t *testing.T) {
 	ok := loggedResult{Allow: true, Reason: "ok"}
-	pw := &PasswordFacts{Length: 14, Classes: 3}
+	pw := &PasswordFacts{Length: 14, Classes: 3, GuessesLog10: 12}
 	newPhone := &PhoneFacts{Valid: true, Region: "US", CallingCode: 1, LineType: "voip", Source: "carrier", Masked: "+1 555 010 0199"}
 	tests := []struct {
 		name string
@@ -89,6 +93,7 @@ func TestDecisionLineJSON(t *testing.T) {
 		{"verify_code", func(in *Input) {
 			in.Point = PointVerifyCode
 			in.Account.RecentStepUpFailures = 2
+			in.Account.ConsecutiveStepUpFailures = 7
 			in.Attempt = CodeAttempt(false)
 			in.Code = &Code{Purpose: "login", Channel: "voice", Phone: PhoneFacts{Valid: true, CallingCode: 44, LineType: "fixed_line", Masked: "01632 960 123"},
 				SentAt: 1767225500, Attempts: 2}
@@ -115,7 +120,7 @@ func TestDecisionLineJSON(t *testing.T) {
 		}, loggedResult{Reason: "profile_exists"}},
 		{"enrol credentials", func(in *Input) {
 			in.Point = PointEnrol
-			in.Enrolment = &Enrolment{Stage: "credentials", UsernameAvailable: true, NewPassword: &PasswordFacts{Length: 8, ContainsUsername: true, Common: true}, Consent: true}
+			in.Enrolment = &Enrolment{Stage: "credentials", UsernameAvailable: true, NewPassword: &PasswordFacts{Length: 8, ContainsUsername: true, ContainsName: true, Common: true, GuessesLog10: 3}, Consent: true}
 		}, loggedResult{Reason: "password_common"}},
 		{"enrol phone", func(in *Input) {
 			in.Point = PointEnrol
@@ -247,4 +252,48 @@ func BenchmarkDecisionLine(b *testing.B) {
 			buf = line.appendJSON(buf[:0])
 		}
 	})
+}
+
+// TestDecisionLineShape pins the field names that readers of OPA's
+// decision logs rely on, and the namespaced format version.
+func TestDecisionLineShape(t *testing.T) {
+	line := decisionTestLine(decisionTestInput(PointLoginPassword), loggedResult{Reason: "bad_credentials", Lock: true})
+	var got map[string]any
+	if err := json.Unmarshal(line.appendJSON(nil), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key  string
+		want any
+	}{
+		{"decision_id", "3f2b8c1e-5d4a-4e6f-9a7b-0c1d2e3f4a5b"},
+		{"path", "portcullis/login_password/decision"},
+		{"timestamp", "2026-01-01T00:00:00.123456789Z"},
+		{"bundles", map[string]any{"portcullis": map[string]any{"revision": "0123abcd0123abcd"}}},
+		{"metrics", map[string]any{"timer_rego_query_eval_ns": float64(137042)}},
+		{"portcullis", map[string]any{"format": float64(1), "point": "login_password"}},
+		{"result", map[string]any{"allow": false, "reason": "bad_credentials", "lock": true}},
+	} {
+		if !reflect.DeepEqual(got[tc.key], tc.want) {
+			t.Errorf("%s = %#v, want %#v", tc.key, got[tc.key], tc.want)
+		}
+	}
+	if in, ok := got["input"].(map[string]any); !ok || in["point"] != "login_password" {
+		t.Errorf("input = %#v", got["input"])
+	}
+}
+
+func TestNewDecisionID(t *testing.T) {
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newDecisionID()
+		if !uuid.MatchString(id) {
+			t.Fatalf("decision ID %q is not a version 4 UUID", id)
+		}
+		if seen[id] {
+			t.Fatalf("decision ID %q repeated", id)
+		}
+		seen[id] = true
+	}
 }

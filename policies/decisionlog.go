@@ -1,18 +1,67 @@
 package policies
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"sync"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/version"
 )
 
-// decisionLine is one line of the decision log.
+// DecisionLogFormat is the version of the decision log's line shape,
+// written in every line as portcullis.format. docs/decision-log.md
+// describes it; a change that a reader of the previous version would
+// misread gets a new number.
+const DecisionLogFormat = 1
+
+// decisionLine is one line of the decision log, in the shape of OPA's
+// decision log events so that tools reading OPA's logs read ours; what is
+// Portcullis's own sits under "portcullis".
 type decisionLine struct {
-	Time       string       `json:"time"`
-	Point      Point        `json:"point"`
-	Revision   string       `json:"policy_revision"`
-	Decision   loggedResult `json:"decision"`
-	DurationUS int64        `json:"duration_us"`
-	Input      Input        `json:"input"`
+	DecisionID string        `json:"decision_id"`
+	Labels     loggedLabels  `json:"labels"`
+	Bundles    loggedBundles `json:"bundles"`
+	Path       string        `json:"path"`
+	Input      Input         `json:"input"`
+	Result     loggedResult  `json:"result"`
+	Timestamp  string        `json:"timestamp"`
+	Metrics    loggedMetrics `json:"metrics"`
+	Portcullis loggedFormat  `json:"portcullis"`
+}
+
+// loggedLabels identify the engine that decided, as OPA's labels identify
+// its instance: a random ID per Engine and the OPA version evaluating.
+type loggedLabels struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+}
+
+type loggedBundles struct {
+	Portcullis loggedBundle `json:"portcullis"`
+}
+
+type loggedBundle struct {
+	Revision string `json:"revision"`
+}
+
+type loggedMetrics struct {
+	EvalNS int64 `json:"timer_rego_query_eval_ns"`
+}
+
+type loggedFormat struct {
+	Format int   `json:"format"`
+	Point  Point `json:"point"`
+	// Shadow marks a line written by shadow evaluation: the decision is the
+	// candidate policy's, never enforced, and replay skips the line.
+	Shadow *loggedShadow `json:"shadow,omitempty"`
+}
+
+// loggedShadow is what a shadow line records of the live decision it
+// differs from.
+type loggedShadow struct {
+	LiveDecisionID string       `json:"live_decision_id"`
+	LiveResult     loggedResult `json:"live_result"`
 }
 
 type loggedResult struct {
@@ -23,6 +72,33 @@ type loggedResult struct {
 	Notify []string `json:"notify,omitempty"`
 }
 
+// decisionPath is the rule path of point's decision, as OPA's logs name
+// the query: portcullis/login/decision.
+func decisionPath(p Point) string { return "portcullis/" + string(p) + "/decision" }
+
+// newDecisionID returns a random 128-bit ID formatted as a version 4 UUID,
+// the form OPA gives its decision IDs.
+func newDecisionID() string {
+	var u [16]byte
+	rand.Read(u[:]) // never fails: crypto/rand aborts the program instead
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
+}
+
+// opaVersion is the OPA version labelled on every decision log line.
+var opaVersion = version.Version
+
 // decisionBufs holds decision log line buffers between decisions, so the
 // line written for every proxied request costs no allocation.
 var decisionBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
@@ -32,13 +108,27 @@ var decisionBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); retur
 const maxPooledDecisionBuf = 64 << 10
 
 func (e *Engine) writeDecision(in Input, d Decision, took time.Duration) {
+	e.writeLine(in, d, took, nil)
+}
+
+// writeShadowDecision logs the shadow policy's decision d where it differs
+// from the live one, marked as a shadow line.
+func (e *Engine) writeShadowDecision(in Input, live, d Decision, took time.Duration) {
+	d.DecisionID = newDecisionID()
+	e.writeLine(in, d, took, &loggedShadow{LiveDecisionID: live.DecisionID, LiveResult: resultOf(live)})
+}
+
+func (e *Engine) writeLine(in Input, d Decision, took time.Duration, shadow *loggedShadow) {
 	line := decisionLine{
-		Time:       e.now().UTC().Format(time.RFC3339Nano),
-		Point:      in.Point,
-		Revision:   d.Revision,
-		Decision:   loggedResult{Allow: d.Allow, Reason: d.Reason, StepUp: d.StepUp, Lock: d.Lock, Notify: d.Notify},
-		DurationUS: took.Microseconds(),
+		DecisionID: d.DecisionID,
+		Labels:     loggedLabels{ID: e.instanceID, Version: opaVersion},
+		Bundles:    loggedBundles{Portcullis: loggedBundle{Revision: d.Revision}},
+		Path:       decisionPath(in.Point),
 		Input:      redact(in),
+		Result:     loggedResult{Allow: d.Allow, Reason: d.Reason, StepUp: d.StepUp, Lock: d.Lock, Notify: d.Notify},
+		Timestamp:  e.now().UTC().Format(time.RFC3339Nano),
+		Metrics:    loggedMetrics{EvalNS: took.Nanoseconds()},
+		Portcullis: loggedFormat{Format: DecisionLogFormat, Point: in.Point, Shadow: shadow},
 	}
 	bp := decisionBufs.Get().(*[]byte)
 	b := line.appendJSON((*bp)[:0])
@@ -56,16 +146,16 @@ func (e *Engine) writeDecision(in Input, d Decision, took time.Duration) {
 }
 
 // redact returns a copy of in fit for the decision log. The input holds no
-// secrets by contract; this is a second line of defence: every phone's
-// masked form is masked again so at most its last two digits show, and new
-// password facts (which say something about a password's length) are
-// dropped.
+// secrets by contract; this is a second line of defence: a phone is
+// logged as its facts only (valid, line type, region, calling code, where
+// the type came from), without even its masked digits, and new password
+// facts (which say something about a password's length) are dropped.
 func redact(in Input) Input {
 	out := in
 	out.Account.SecurityPhone = redactPhone(in.Account.SecurityPhone)
 	if in.Code != nil {
 		c := *in.Code
-		c.Phone.Masked = MaskPhone(c.Phone.Masked)
+		c.Phone.Masked = ""
 		out.Code = &c
 	}
 	if in.Change != nil {
@@ -93,7 +183,7 @@ func redactPhone(p *PhoneFacts) *PhoneFacts {
 		return nil
 	}
 	c := *p
-	c.Masked = MaskPhone(c.Masked)
+	c.Masked = ""
 	return &c
 }
 

@@ -36,11 +36,16 @@ type Config struct {
 	// Dir is a directory of policies and data laid out like rego/; empty
 	// means the policies embedded in the binary.
 	Dir string
+	// Bundle, when set, loads the policies from an OPA bundle file instead
+	// of Dir; Watch reloads it when the file changes.
+	Bundle *Bundle
 	// Logger receives load, reload and evaluation errors; nil discards.
 	Logger *slog.Logger
-	// DecisionLog, when set, receives one JSON line per decision: time,
-	// point, policy revision, the decision and the input, with phone
-	// numbers masked and password facts removed. Writes are serialised.
+	// DecisionLog, when set, receives one JSON line per decision in the
+	// shape of OPA's decision log events (docs/decision-log.md): decision
+	// ID, rule path, policy revision, time, the decision and the input,
+	// with phone numbers masked and password facts removed. Writes are
+	// serialised, one Write per line.
 	DecisionLog io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -52,7 +57,8 @@ type Config struct {
 // Engine evaluates the policies. It is safe for concurrent use; Reload and
 // Watch swap the policies atomically under running Decide calls.
 type Engine struct {
-	fsys   fs.FS // nil for the embedded policies
+	fsys   fs.FS         // nil for the embedded policies or a bundle
+	bundle *bundleReader // nil unless the policies come from a bundle
 	origin string
 	logger *slog.Logger
 	now    func() time.Time
@@ -63,8 +69,14 @@ type Engine struct {
 	reloadMu   sync.Mutex
 	lastFailed string // revision that last failed to load; guarded by reloadMu
 
-	logMu sync.Mutex
-	log   io.Writer
+	shadowMu     sync.Mutex // serialises SetShadow and ReloadShadow
+	shadow       atomic.Pointer[shadow]
+	shadowFailed string // shadow revision that last failed to load; guarded by shadowMu
+	shadowCounts shadowCounts
+
+	logMu      sync.Mutex
+	log        io.Writer
+	instanceID string // labels.id of the decision log lines
 }
 
 // New loads and compiles the policies and prepares one query per decision
@@ -77,13 +89,25 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		log:    cfg.DecisionLog,
 		origin: "embedded",
 	}
+	if e.log != nil {
+		e.instanceID = newDecisionID()
+	}
 	if e.logger == nil {
 		e.logger = slog.New(slog.DiscardHandler)
 	}
 	if e.now == nil {
 		e.now = time.Now
 	}
-	if cfg.Dir != "" {
+	switch {
+	case cfg.Bundle != nil && cfg.Dir != "":
+		return nil, errors.New("policies: a directory and a bundle are both configured; choose one")
+	case cfg.Bundle != nil:
+		if _, err := cfg.Bundle.verification(); err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		e.bundle = &bundleReader{Bundle: *cfg.Bundle}
+		e.origin = cfg.Bundle.Path
+	case cfg.Dir != "":
 		info, err := os.Stat(cfg.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("policies: %w", err)
@@ -119,6 +143,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 }
 
 func (e *Engine) read(tests bool) (*sources, error) {
+	if e.bundle != nil {
+		return e.bundle.read()
+	}
 	if e.fsys == nil {
 		return readSources(shipped.FS, tests)
 	}
@@ -176,6 +203,13 @@ func (e *Engine) SendLimitWindows() SendLimitWindows { return e.current.Load().s
 // resets the count, so a login racing the failure that locks is refused.
 func (e *Engine) MaxConsecutiveFailures() int { return e.current.Load().maxFailures }
 
+// MaxConsecutiveStepUpFailures is how many step-up answers in a row that do
+// not pass lock a profile
+// (data.portcullis.config.step_up.max_consecutive_failures). The gateway
+// holds a passed step-up to it in the same atomic step that resets the
+// count, so a right answer racing the wrong ones that reach it is refused.
+func (e *Engine) MaxConsecutiveStepUpFailures() int { return e.current.Load().maxStepUps }
+
 // PasswordRules are the length rules for a new password in the serving
 // policy (data.portcullis.config.passwords), so the gateway and the admin
 // command refuse in Go what the policy would refuse.
@@ -231,9 +265,11 @@ const maxWatchBackoff = time.Minute
 // each failed read up to a minute (or interval, if longer), and each
 // failure is logged once, so a missing directory does not log every
 // second; the first good read logs the recovery and restores interval.
-// With the embedded policies it returns at once.
+// A bundle is watched the same way: a changed file that fails
+// verification is refused like a broken edit. With the embedded policies
+// it returns at once.
 func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
-	if e.fsys == nil {
+	if e.fsys == nil && e.bundle == nil {
 		return
 	}
 	if interval <= 0 {
@@ -276,7 +312,8 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 // failure: an unknown point, an evaluation error, an undefined or malformed
 // decision, or a panic gives reason policy_error and an error log. When
 // in.Now is zero it is set from the clock; Client.AllowListed and
-// Request.PathClass are always set by the engine.
+// Request.PathClass are always set by the engine. With a decision log,
+// the decision carries the DecisionID of its line.
 func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 	set := e.current.Load()
 	var start time.Time
@@ -291,7 +328,11 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 			d = failure(set.revision)
 		}
 		if e.log != nil && !abandoned {
+			d.DecisionID = newDecisionID()
 			e.writeDecision(in, d, time.Since(start))
+		}
+		if !abandoned {
+			e.offerShadow(in, d)
 		}
 	}()
 	e.complete(set, &in)
@@ -299,12 +340,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 		abandoned = true
 		return e.abandon(ctx, set, &in)
 	}
-	var err error
-	if in.Point == PointAccess && in.Session != nil && set.route != nil && e.cache != nil {
-		d, err = e.decideAccess(ctx, set, &in)
-	} else {
-		d, err = set.decide(ctx, &in, nil)
-	}
+	d, err := e.evaluate(ctx, set, &in)
 	if err != nil {
 		if ctx.Err() != nil {
 			abandoned = true
@@ -314,6 +350,15 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 		return failure(set.revision)
 	}
 	return d
+}
+
+// evaluate decides a completed input with set: the access point through
+// the access cache, every other point by evaluating its decision rule.
+func (e *Engine) evaluate(ctx context.Context, set *policySet, in *Input) (Decision, error) {
+	if in.Point == PointAccess && in.Session != nil && set.route != nil && e.cache != nil {
+		return e.decideAccess(ctx, set, in)
+	}
+	return set.decide(ctx, in, nil)
 }
 
 // abandon answers an evaluation whose request was cancelled (its client

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -22,7 +21,7 @@ func TestNewRejectsBrokenPolicies(t *testing.T) {
 		name, file, old, new string
 	}{
 		{"syntax error", "login.rego", "default decision :=", "default decision = = "},
-		{"missing point", "verify_code.rego", "decision := object.union(outcome.deny(\"code_expired\")", "verdict := object.union(outcome.deny(\"code_expired\")"},
+		{"missing point", "verify_code.rego", "decision := outcome.deny(\"account_locked\") if {", "verdict := outcome.deny(\"account_locked\") if {"},
 		{"bad network", "data.json", `"allow_listed_networks": []`, `"allow_listed_networks": ["10.0.0.0/33"]`},
 		{"banned built-in", "login.rego", "decision := outcome.deny(refusal)", "decision := outcome.deny(refusal) if time.now_ns() > 0"},
 		{"misspelt setting", "data.json", `"max_consecutive_failures"`, `"max_consecutive_failure"`},
@@ -297,29 +296,19 @@ func TestConcurrentDecideAndReload(t *testing.T) {
 	dir := policyDir(t)
 	e := newEngine(t, Config{Dir: dir})
 	ctx := t.Context()
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				d := e.Decide(ctx, vpnLogin())
-				if d.Reason != "ip_anonymous_vpn" && !(d.Allow && d.Reason == "ok") {
-					t.Errorf("unexpected decision %+v", d)
-					return
-				}
-				a := accessInput("/transfers/new", testNow.Unix()-60)
-				if d := e.Decide(ctx, a); !d.Allow {
-					t.Errorf("unexpected access decision %+v", d)
-					return
-				}
-			}
-		})
-	}
+	stop := concurrently(4, func() bool {
+		d := e.Decide(ctx, vpnLogin())
+		if d.Reason != "ip_anonymous_vpn" && !(d.Allow && d.Reason == "ok") {
+			t.Errorf("unexpected decision %+v", d)
+			return false
+		}
+		a := accessInput("/transfers/new", testNow.Unix()-60)
+		if d := e.Decide(ctx, a); !d.Allow {
+			t.Errorf("unexpected access decision %+v", d)
+			return false
+		}
+		return true
+	})
 	for i := range 6 {
 		from, to := `"anonymous_vpn": true`, `"anonymous_vpn": false`
 		if i%2 == 1 {
@@ -330,8 +319,7 @@ func TestConcurrentDecideAndReload(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 }
 
 func TestDecisionLog(t *testing.T) {
@@ -360,27 +348,44 @@ func TestDecisionLog(t *testing.T) {
 		}
 	}
 	var entry struct {
-		Time     string `json:"time"`
-		Point    string `json:"point"`
-		Revision string `json:"policy_revision"`
-		Decision struct {
+		DecisionID string `json:"decision_id"`
+		Path       string `json:"path"`
+		Timestamp  string `json:"timestamp"`
+		Bundles    map[string]struct {
+			Revision string `json:"revision"`
+		} `json:"bundles"`
+		Result struct {
 			Allow  bool   `json:"allow"`
 			Reason string `json:"reason"`
-		} `json:"decision"`
+		} `json:"result"`
+		Portcullis struct {
+			Format int    `json:"format"`
+			Point  string `json:"point"`
+		} `json:"portcullis"`
 		Input Input `json:"input"`
 	}
 	if err := json.Unmarshal([]byte(line), &entry); err != nil {
 		t.Fatal(err)
 	}
-	if entry.Point != "settings" || entry.Revision != e.Revision() || entry.Decision.Allow || entry.Decision.Reason != "phone_voip" ||
-		entry.Time != "2026-01-01T00:00:00Z" {
+	if entry.Portcullis.Point != "settings" || entry.Portcullis.Format != DecisionLogFormat || entry.Path != "portcullis/settings/decision" ||
+		entry.Bundles["portcullis"].Revision != e.Revision() || entry.Result.Allow || entry.Result.Reason != "phone_voip" ||
+		entry.Timestamp != "2026-01-01T00:00:00Z" {
 		t.Errorf("entry %+v", entry)
 	}
-	if got := entry.Input.Change.Phone.Masked; got != "+** ** **** **78" {
-		t.Errorf("masked phone %q", got)
+	if entry.DecisionID == "" || entry.DecisionID != d.DecisionID {
+		t.Errorf("logged decision ID %q, decision's %q", entry.DecisionID, d.DecisionID)
 	}
-	if got := entry.Input.Account.SecurityPhone.Masked; got != "********67" {
-		t.Errorf("security phone %q", got)
+	if d2 := e.Decide(t.Context(), in); d2.DecisionID == d.DecisionID {
+		t.Errorf("two decisions share the ID %q", d.DecisionID)
+	}
+	if got := entry.Input.Change.Phone.Masked; got != "" {
+		t.Errorf("new phone logged as %q", got)
+	}
+	if got := entry.Input.Account.SecurityPhone.Masked; got != "" {
+		t.Errorf("security phone logged as %q", got)
+	}
+	if line := out.String(); strings.Contains(line, "78") && strings.Contains(line, "5678") || strings.Contains(line, "masked") {
+		t.Errorf("a phone's digits in the log: %s", line)
 	}
 	if entry.Input.Client.IP != "198.51.100.7" || entry.Input.Change.Phone.LineType != "voip" {
 		t.Errorf("facts lost: %+v", entry.Input)

@@ -9,8 +9,8 @@ import (
 // account or session methods differ in any field must not share a key, or
 // one could be answered with the other's decision.
 func TestFactsKeyCoversAccount(t *testing.T) {
-	if n := reflect.TypeFor[Account]().NumField(); n != 8 {
-		t.Fatalf("Account has %d fields; factsKey encodes 8: add the new one to it and to this test", n)
+	if n := reflect.TypeFor[Account]().NumField(); n != 9 {
+		t.Fatalf("Account has %d fields; factsKey encodes 9: add the new one to it and to this test", n)
 	}
 	if n := reflect.TypeFor[PhoneFacts]().NumField(); n != 6 {
 		t.Fatalf("PhoneFacts has %d fields; factsKey encodes 6: add the new one to it and to this test", n)
@@ -21,25 +21,26 @@ func TestFactsKeyCoversAccount(t *testing.T) {
 		return func(a *Account) { p := *a.SecurityPhone; f(&p); a.SecurityPhone = &p }
 	}
 	variants := map[string]func(*Account){
-		"exists":           func(a *Account) { a.Exists = false },
-		"locked":           func(a *Account) { a.Locked = true },
-		"email":            func(a *Account) { a.EmailOnFile = true },
-		"failures":         func(a *Account) { a.ConsecutiveFailures = 2 },
-		"step-up failures": func(a *Account) { a.RecentStepUpFailures = 3 },
-		"factors":          func(a *Account) { a.SecondFactors = []string{"totp"} },
-		"more factors":     func(a *Account) { a.SecondFactors = []string{"sms", "totp"} },
-		"products":         func(a *Account) { a.Products = []string{"carloans"} },
-		"product split":    func(a *Account) { a.Products = []string{"sav", "ings"} },
-		"no phone":         func(a *Account) { a.SecurityPhone = nil },
-		"phone valid":      phone(func(p *PhoneFacts) { p.Valid = false }),
-		"phone region":     phone(func(p *PhoneFacts) { p.Region = "GB" }),
-		"calling code":     phone(func(p *PhoneFacts) { p.CallingCode = 44 }),
-		"no calling code":  phone(func(p *PhoneFacts) { p.CallingCode = 0 }),
-		"phone type":       phone(func(p *PhoneFacts) { p.LineType = "voip" }),
-		"phone source":     phone(func(p *PhoneFacts) { p.Source = "carrier" }),
-		"phone masked":     phone(func(p *PhoneFacts) { p.Masked = "+1 ••• 43" }),
-		"factors→prods":    func(a *Account) { a.SecondFactors, a.Products = nil, []string{"sms", "savings"} },
-		"empty products":   func(a *Account) { a.Products = nil },
+		"exists":            func(a *Account) { a.Exists = false },
+		"locked":            func(a *Account) { a.Locked = true },
+		"email":             func(a *Account) { a.EmailOnFile = true },
+		"failures":          func(a *Account) { a.ConsecutiveFailures = 2 },
+		"step-up failures":  func(a *Account) { a.RecentStepUpFailures = 3 },
+		"step-ups in a row": func(a *Account) { a.ConsecutiveStepUpFailures = 3 },
+		"factors":           func(a *Account) { a.SecondFactors = []string{"totp"} },
+		"more factors":      func(a *Account) { a.SecondFactors = []string{"sms", "totp"} },
+		"products":          func(a *Account) { a.Products = []string{"carloans"} },
+		"product split":     func(a *Account) { a.Products = []string{"sav", "ings"} },
+		"no phone":          func(a *Account) { a.SecurityPhone = nil },
+		"phone valid":       phone(func(p *PhoneFacts) { p.Valid = false }),
+		"phone region":      phone(func(p *PhoneFacts) { p.Region = "GB" }),
+		"calling code":      phone(func(p *PhoneFacts) { p.CallingCode = 44 }),
+		"no calling code":   phone(func(p *PhoneFacts) { p.CallingCode = 0 }),
+		"phone type":        phone(func(p *PhoneFacts) { p.LineType = "voip" }),
+		"phone source":      phone(func(p *PhoneFacts) { p.Source = "carrier" }),
+		"phone masked":      phone(func(p *PhoneFacts) { p.Masked = "+1 ••• 43" }),
+		"factors→prods":     func(a *Account) { a.SecondFactors, a.Products = nil, []string{"sms", "savings"} },
+		"empty products":    func(a *Account) { a.Products = nil },
 	}
 	seen := map[string]string{factsKey(&base, []string{"pwd"}): "base"}
 	for name, change := range variants {

@@ -120,3 +120,28 @@ func vpnLogin() Input {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// concurrently runs f over and over in n goroutines until f returns false
+// or the returned stop is called; stop waits for them to return.
+func concurrently(n int, f func() bool) (stop func()) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if !f() {
+					return
+				}
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}

@@ -124,6 +124,11 @@ type Account struct {
 	// step-ups, in the policy's window (step_up.failures.window_seconds),
 	// before this try (verify_code).
 	RecentStepUpFailures int `json:"recent_step_up_failures"`
+	// ConsecutiveStepUpFailures counts step-up answers in a row that did
+	// not pass, over every code, login and window, before this try
+	// (verify_code): only a passed step-up, a password recovery or an
+	// administrator's unlock resets it.
+	ConsecutiveStepUpFailures int `json:"consecutive_step_up_failures"`
 	// SecondFactors lists what the account can step up with: sms, voice,
 	// totp, passkey, questions.
 	SecondFactors []string `json:"second_factors"`
@@ -236,9 +241,18 @@ type PasswordFacts struct {
 	Classes int `json:"classes"`
 	// ContainsUsername is true when the password contains the username.
 	ContainsUsername bool `json:"contains_username"`
+	// ContainsName is true when the password contains one of the person's
+	// names (a word of three or more letters of the display or last name),
+	// case-insensitively.
+	ContainsName bool `json:"contains_name"`
 	// Common is true when the password is on the gateway's list of common
 	// or breached passwords.
 	Common bool `json:"common"`
+	// GuessesLog10 is zxcvbn's estimate of how many guesses an attacker
+	// needs, as the whole part of its base-10 logarithm (9 for 10⁹ to
+	// just under 10¹⁰ guesses), with the username and names counted as
+	// known to the attacker. 0 for a password that cannot be scored.
+	GuessesLog10 int `json:"guesses_log10"`
 }
 
 // Change describes a security setting change (settings).
@@ -265,6 +279,20 @@ type Enrolment struct {
 	// IdentityHasProfile is whether that customer already has a profile
 	// (stage identify).
 	IdentityHasProfile bool `json:"identity_has_profile"`
+	// AccountStatus is the status of the account whose number was given
+	// (open, paid_in_full, lease_returned, closed, cancelled), "" when the
+	// identity did not match (stage identify). The policy refuses one not
+	// in config.enrolment.eligible_statuses.
+	AccountStatus string `json:"account_status"`
+	// IdentityAttempts is the count of identity proofs for the same
+	// identity (last name, last 4 of the SSN or TIN, date of birth) in the
+	// current window of config.enrolment.window_seconds, this one
+	// included, as the store's atomic increment returned it (stage
+	// identify).
+	IdentityAttempts int `json:"identity_attempts"`
+	// AddressAttempts is the same count for the client address (stage
+	// identify).
+	AddressAttempts int `json:"address_attempts"`
 	// UsernameAvailable is whether the chosen username is free (stage
 	// credentials).
 	UsernameAvailable bool `json:"username_available"`

@@ -65,16 +65,22 @@ func readSources(fsys fs.FS, tests bool) (*sources, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read policies: %w", err)
 	}
+	src.revision = src.hash()
+	return src, nil
+}
+
+// hash is the revision of the sources: the first 16 hex digits of a
+// SHA-256 over every non-test file's name and contents.
+func (s *sources) hash() string {
 	h := sha256.New()
-	for _, name := range slices.Sorted(maps.Keys(src.files)) {
+	for _, name := range slices.Sorted(maps.Keys(s.files)) {
 		if isTestFile(name) {
 			continue
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00", name, len(src.files[name]))
-		h.Write(src.files[name])
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(s.files[name]))
+		h.Write(s.files[name])
 	}
-	src.revision = hex.EncodeToString(h.Sum(nil))[:16]
-	return src, nil
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 func isPolicyFile(name string) bool {
@@ -213,8 +219,10 @@ type knobs struct {
 	ipWindow        time.Duration
 	stepUpWindow    time.Duration
 	maxFailures     int
+	maxStepUps      int
 	passwords       PasswordRules
 	sendWindows     SendLimitWindows
+	enrolment       EnrolmentRules
 	routePrefixes   map[string][]string
 	defaultPrefixes []string
 }
@@ -242,6 +250,7 @@ type configData struct {
 		Methods                  *[]string      `json:"methods"`
 		AllowWithoutSecondFactor *bool          `json:"allow_without_second_factor"`
 		Failures                 *sendLimitData `json:"failures"`
+		MaxConsecutiveFailures   *int           `json:"max_consecutive_failures"`
 	} `json:"step_up"`
 	Devices *struct {
 		OfferRegistration *bool `json:"offer_registration"`
@@ -266,6 +275,9 @@ type configData struct {
 	Passwords *struct {
 		MinLength *int `json:"min_length"`
 		MaxLength *int `json:"max_length"`
+		// MinGuessesLog10 is required: a policy without it would refuse
+		// every new password as guessable.
+		MinGuessesLog10 *int `json:"min_guesses_log10"`
 	} `json:"passwords"`
 	Session *struct {
 		IdleSeconds *int `json:"idle_seconds"`
@@ -281,6 +293,12 @@ type configData struct {
 	Recovery *struct {
 		Methods map[string][]string `json:"methods"`
 	} `json:"recovery"`
+	Enrolment *struct {
+		EligibleStatuses       *[]string `json:"eligible_statuses"`
+		MaxAttemptsPerIdentity *int      `json:"max_attempts_per_identity"`
+		MaxAttemptsPerAddress  *int      `json:"max_attempts_per_address"`
+		WindowSeconds          *int      `json:"window_seconds"`
+	} `json:"enrolment"`
 	Access *struct {
 		RequireProduct      *bool                `json:"require_product"`
 		BlockAnonymizers    *bool                `json:"block_anonymizers"`
@@ -346,6 +364,9 @@ func load(ctx context.Context, src *sources) (*policySet, error) {
 		queries:  map[Point]rego.PreparedEvalQuery{},
 	}
 	if set.knobs, err = readKnobs(data); err != nil {
+		return nil, err
+	}
+	if _, err := readDeviations(data); err != nil {
 		return nil, err
 	}
 	if set.data, err = newDataCache(ctx, store); err != nil {
@@ -473,11 +494,20 @@ func readKnobs(data map[string]any) (knobs, error) {
 		return k, errors.New("data.portcullis.config.step_up.failures needs max (0 or more) and a positive window_seconds")
 	}
 	k.stepUpWindow = time.Duration(*cfg.StepUp.Failures.WindowSeconds) * time.Second
+	// NIST SP 800-63B-4 §3.2.2 allows no more than 100 failures in a row.
+	k.maxStepUps = *cfg.StepUp.MaxConsecutiveFailures
+	if k.maxStepUps < 1 || k.maxStepUps > 100 {
+		return k, fmt.Errorf("data.portcullis.config.step_up.max_consecutive_failures must be 1 to 100, got %d", k.maxStepUps)
+	}
 	k.maxFailures = *cfg.Lockout.MaxConsecutiveFailures
 	if k.maxFailures <= 0 {
 		return k, errors.New("data.portcullis.config.lockout.max_consecutive_failures must be positive")
 	}
-	k.passwords = PasswordRules{MinLength: *cfg.Passwords.MinLength, MaxLength: *cfg.Passwords.MaxLength}
+	k.passwords = PasswordRules{MinLength: *cfg.Passwords.MinLength, MaxLength: *cfg.Passwords.MaxLength,
+		MinGuessesLog10: *cfg.Passwords.MinGuessesLog10}
+	if g := k.passwords.MinGuessesLog10; g < 0 || g > 100 {
+		return k, fmt.Errorf("data.portcullis.config.passwords.min_guesses_log10 must be 0 to 100, got %d", g)
+	}
 	if k.passwords.MinLength <= 0 {
 		return k, errors.New("data.portcullis.config.passwords.min_length must be positive")
 	}
@@ -507,6 +537,12 @@ func readKnobs(data map[string]any) (knobs, error) {
 		}
 		*l.window = time.Duration(*l.limit.WindowSeconds) * time.Second
 	}
+	enrol := cfg.Enrolment
+	if *enrol.WindowSeconds <= 0 || *enrol.MaxAttemptsPerIdentity < 0 || *enrol.MaxAttemptsPerAddress < 0 {
+		return k, errors.New("data.portcullis.config.enrolment needs a positive window_seconds and max_attempts_per_identity and max_attempts_per_address of 0 or more")
+	}
+	k.enrolment = EnrolmentRules{Window: time.Duration(*enrol.WindowSeconds) * time.Second,
+		EligibleStatuses: slices.Clone(*enrol.EligibleStatuses)}
 	k.defaultPrefixes = normalisePrefixes(cfg.Access.DefaultRoute.SensitivePrefixes)
 	k.routePrefixes = map[string][]string{}
 	for name, r := range cfg.Access.Routes {

@@ -84,7 +84,7 @@ func TestZeroPasswordRulesRefuseEverything(t *testing.T) {
 // gateway reads at sign-in.
 func TestShippedPasswordRules(t *testing.T) {
 	got := newEngine(t, Config{}).PasswordRules()
-	if got != (PasswordRules{MinLength: 12, MaxLength: 64}) {
+	if got != (PasswordRules{MinLength: 12, MaxLength: 64, MinGuessesLog10: 10}) {
 		t.Errorf("shipped rules %+v", got)
 	}
 	if got.MaxBytes() != 256 {
@@ -106,7 +106,7 @@ func TestPasswordRulesAgreeWithThePolicy(t *testing.T) {
 			in := cleanLogin()
 			in.Point = PointEnrol
 			in.Enrolment = &Enrolment{Stage: "credentials", UsernameAvailable: true, Consent: true,
-				NewPassword: &PasswordFacts{Length: PasswordLength(p)}}
+				NewPassword: &PasswordFacts{Length: PasswordLength(p), GuessesLog10: rules.MinGuessesLog10}}
 			d := e.Decide(t.Context(), in)
 			var pe *PasswordError
 			goReason := ReasonOK
@@ -120,9 +120,11 @@ func TestPasswordRulesAgreeWithThePolicy(t *testing.T) {
 	}
 	check()
 	old := e.PasswordRules()
-	want := PasswordRules{MinLength: old.MinLength + 3, MaxLength: old.MinLength + 8}
+	want := PasswordRules{MinLength: old.MinLength + 3, MaxLength: old.MinLength + 8, MinGuessesLog10: old.MinGuessesLog10 + 2}
 	editFile(t, dir, "data.json", fmt.Sprintf(`"min_length": %d`, old.MinLength), fmt.Sprintf(`"min_length": %d`, want.MinLength))
 	editFile(t, dir, "data.json", fmt.Sprintf(`"max_length": %d`, old.MaxLength), fmt.Sprintf(`"max_length": %d`, want.MaxLength))
+	editFile(t, dir, "data.json", fmt.Sprintf(`"min_guesses_log10": %d`, old.MinGuessesLog10),
+		fmt.Sprintf(`"min_guesses_log10": %d`, want.MinGuessesLog10))
 	if err := e.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -130,4 +132,51 @@ func TestPasswordRulesAgreeWithThePolicy(t *testing.T) {
 		t.Fatalf("after reload: %+v, want %+v", got, want)
 	}
 	check()
+	judge(t, e)
+}
+
+// judge checks that Judge and the policy refuse the same facts for the
+// same reason, one fact at a time and all together.
+func judge(t *testing.T, e *Engine) {
+	t.Helper()
+	rules := e.PasswordRules()
+	good := PasswordFacts{Length: rules.MinLength, Classes: 1, GuessesLog10: rules.MinGuessesLog10}
+	for _, tc := range []struct {
+		name string
+		edit func(*PasswordFacts)
+		want string
+	}{
+		{"good", func(*PasswordFacts) {}, ReasonOK},
+		{"well above the guesses minimum", func(f *PasswordFacts) { f.GuessesLog10 = rules.MinGuessesLog10 + 9 }, ReasonOK},
+		{"short", func(f *PasswordFacts) { f.Length-- }, ReasonPasswordTooShort},
+		{"long", func(f *PasswordFacts) { f.Length = rules.MaxLength + 1 }, ReasonPasswordTooLong},
+		{"username", func(f *PasswordFacts) { f.ContainsUsername = true }, ReasonPasswordContainsUsername},
+		{"name", func(f *PasswordFacts) { f.ContainsName = true }, ReasonPasswordContainsName},
+		{"common", func(f *PasswordFacts) { f.Common = true }, ReasonPasswordCommon},
+		{"guessable", func(f *PasswordFacts) { f.GuessesLog10 = rules.MinGuessesLog10 - 1 }, ReasonPasswordGuessable},
+		{"unscored", func(f *PasswordFacts) { f.GuessesLog10 = 0 }, ReasonPasswordGuessable},
+		{"name, common and guessable", func(f *PasswordFacts) { f.ContainsName, f.Common, f.GuessesLog10 = true, true, 0 }, ReasonPasswordContainsName},
+		{"common and guessable", func(f *PasswordFacts) { f.Common, f.GuessesLog10 = true, 0 }, ReasonPasswordCommon},
+		{"everything", func(f *PasswordFacts) {
+			*f = PasswordFacts{Length: rules.MinLength - 1, ContainsUsername: true, ContainsName: true, Common: true}
+		}, ReasonPasswordTooShort},
+	} {
+		f := good
+		tc.edit(&f)
+		in := cleanLogin()
+		in.Point = PointEnrol
+		in.Enrolment = &Enrolment{Stage: "credentials", UsernameAvailable: true, Consent: true, NewPassword: &f}
+		d := e.Decide(t.Context(), in)
+		goReason := ReasonOK
+		var pe *PasswordError
+		if err := rules.Judge(f); errors.As(err, &pe) {
+			goReason = pe.Reason
+			if msg := err.Error(); msg == "" || strings.Contains(msg, "%!") {
+				t.Errorf("%s: message %q", tc.name, msg)
+			}
+		}
+		if d.Reason != tc.want || goReason != tc.want {
+			t.Errorf("rules %+v, %s (%+v): policy says %s, Judge says %s, want %s", rules, tc.name, f, d.Reason, goReason, tc.want)
+		}
+	}
 }

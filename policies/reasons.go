@@ -32,6 +32,21 @@ const (
 	ReasonStepUpRequired   = "step_up_required"
 	ReasonPasswordTooShort = "password_too_short"
 	ReasonPasswordTooLong  = "password_too_long"
+	// The new-password refusals after length, in the policy's order.
+	ReasonPasswordContainsUsername = "password_contains_username"
+	ReasonPasswordContainsName     = "password_contains_name"
+	ReasonPasswordCommon           = "password_common"
+	ReasonPasswordGuessable        = "password_guessable"
+	// ReasonUsernameTaken refuses a username another profile has.
+	ReasonUsernameTaken = "username_taken"
+
+	// The enrolment reasons the gateway answers itself too: the same
+	// answer for an identity with a profile as for no match, a profile
+	// made meanwhile by another enrolment, and an account to add that the
+	// record lacks or may not add.
+	ReasonIdentityNotVerified = "identity_not_verified"
+	ReasonProfileExists       = "profile_exists"
+	ReasonAccountNotEligible  = "account_not_eligible"
 
 	// The gateway's own reasons, for refusals no policy decides.
 	ReasonBadGrant            = "bad_grant"
@@ -95,6 +110,7 @@ type Reason struct {
 // not here; the gateway treats those as refusals (403).
 var reasons = []Reason{
 	{"account_locked", ByPolicy, http.StatusForbidden, "the profile is locked; told only to someone who typed the right password"},
+	{ReasonAccountNotEligible, ByPolicy | ByGateway, http.StatusForbidden, "enrolment with an account whose status is not in enrolment.eligible_statuses (paid in full, returned at lease end, closed, cancelled)"},
 	{"bad_code", ByPolicy, http.StatusForbidden, "the security code typed is wrong"},
 	{ReasonBadCredentials, ByPolicy, http.StatusUnauthorized, "unknown username, wrong password, or a locked profile with a wrong password"},
 	{ReasonBadGrant, ByGateway, http.StatusForbidden, "a cross-host sign-in code that is malformed, unknown, used, expired or for another host"},
@@ -113,7 +129,8 @@ var reasons = []Reason{
 	{"consent_required", ByPolicy, http.StatusForbidden, "enrolment without consent to electronic delivery"},
 	{ReasonCrossOrigin, ByGateway, http.StatusForbidden, "a state-changing request from another origin"},
 	{ReasonCSRF, ByGateway, http.StatusForbidden, "a form without the right CSRF token"},
-	{"identity_not_verified", ByPolicy, http.StatusForbidden, "enrolment or recovery identity details did not match"},
+	{"enrolment_throttled", ByPolicy, http.StatusTooManyRequests, "more identity proofs for the identity or from the client address than enrolment.max_attempts_per_* allow in the window"},
+	{ReasonIdentityNotVerified, ByPolicy | ByGateway, http.StatusForbidden, "enrolment or recovery identity details did not match (an enrolment for an identity that has a profile is answered alike), or an account to add is not in the customer's record"},
 	{"ip_anonymous_vpn", ByPolicy, http.StatusForbidden, "the client address is an anonymous VPN that anonymizer.block blocks"},
 	{"ip_hosting_provider", ByPolicy, http.StatusForbidden, "the client address is a hosting provider that anonymizer.block blocks"},
 	{"ip_public_proxy", ByPolicy, http.StatusForbidden, "the client address is a public proxy that anonymizer.block blocks"},
@@ -125,8 +142,10 @@ var reasons = []Reason{
 	{ReasonNoSession, ByPolicy | ByGateway, http.StatusUnauthorized, "no session, or no account behind it"},
 	{ReasonNotFound, ByGateway, http.StatusNotFound, "no such page or endpoint"},
 	{ReasonOK, ByPolicy, http.StatusOK, "an approval"},
-	{"password_common", ByPolicy, http.StatusForbidden, "the new password is on the common or breached list"},
-	{"password_contains_username", ByPolicy, http.StatusForbidden, "the new password contains the username"},
+	{ReasonPasswordCommon, ByPolicy, http.StatusForbidden, "the new password is on the common or breached list"},
+	{ReasonPasswordContainsName, ByPolicy, http.StatusForbidden, "the new password contains the person's first or last name"},
+	{ReasonPasswordContainsUsername, ByPolicy, http.StatusForbidden, "the new password contains the username"},
+	{ReasonPasswordGuessable, ByPolicy, http.StatusForbidden, "zxcvbn estimates the new password needs fewer than 10^passwords.min_guesses_log10 guesses"},
 	{"password_missing", ByPolicy, http.StatusForbidden, "no new-password facts were given"},
 	{ReasonPasswordTooLong, ByPolicy, http.StatusForbidden, "the new password is longer than passwords.max_length characters"},
 	{ReasonPasswordTooShort, ByPolicy, http.StatusForbidden, "the new password is shorter than passwords.min_length characters"},
@@ -139,18 +158,19 @@ var reasons = []Reason{
 	{"phone_voip", ByPolicy, http.StatusForbidden, "a VoIP number, which never receives codes"},
 	{ReasonDefaultDeny, ByPolicy, http.StatusForbidden, "no rule of the point decided"},
 	{ReasonPolicyError, ByEngine, http.StatusServiceUnavailable, "the engine could not get a decision (error, undefined, malformed, panic)"},
-	{"profile_exists", ByPolicy, http.StatusForbidden, "the identity already has a profile: log in or recover"},
+	{ReasonProfileExists, ByPolicy | ByGateway, http.StatusForbidden, "the identity already has a profile: log in or recover (the gateway answers it as identity_not_verified, and 409 when another enrolment made the profile meanwhile)"},
 	{"recovery_unavailable", ByPolicy, http.StatusForbidden, "nothing can reach the person for recovery"},
 	{"route_not_permitted", ByPolicy, http.StatusForbidden, "the customer record does not hold this product"},
 	{ReasonSessionExpired, ByPolicy, http.StatusUnauthorized, "the session passed its absolute limit"},
 	{ReasonSessionIdle, ByPolicy, http.StatusUnauthorized, "the session passed its idle limit"},
+	{"step_up_locked", ByPolicy, http.StatusForbidden, "the profile locked (or was locked) on step_up.max_consecutive_failures step-up answers in a row that did not pass; a password recovery or an administrator unlocks it"},
 	{ReasonStepUpRequired, ByPolicy, http.StatusForbidden, "a step-up is needed (unknown device, sensitive path or setting); step_up lists the methods"},
 	{"step_up_stale", ByPolicy, http.StatusForbidden, "the last step-up is older than the window"},
 	{"step_up_unavailable", ByPolicy, http.StatusForbidden, "a step-up is needed and the account has no usable method"},
 	{ReasonUnauthenticated, ByGateway, http.StatusUnauthorized, "no valid session for a request to an upstream app that needs one"},
 	{ReasonUnavailable, ByGateway, http.StatusServiceUnavailable, "the store or another dependency did not answer"},
 	{ReasonUpstreamUnavailable, ByGateway, http.StatusBadGateway, "the upstream app did not answer, or (504) timed out"},
-	{"username_taken", ByPolicy, http.StatusForbidden, "the chosen username belongs to another profile"},
+	{ReasonUsernameTaken, ByPolicy, http.StatusForbidden, "the chosen username belongs to another profile"},
 }
 
 // Reasons returns every known reason code, sorted by code.

@@ -72,6 +72,9 @@ func (in *Input) value() ast.Value {
 			item("stage", str(e.Stage)),
 			item("identity_verified", boolean(e.IdentityVerified)),
 			item("identity_has_profile", boolean(e.IdentityHasProfile)),
+			item("account_status", str(e.AccountStatus)),
+			item("identity_attempts", num(int64(e.IdentityAttempts))),
+			item("address_attempts", num(int64(e.AddressAttempts))),
 			item("username_available", boolean(e.UsernameAvailable)),
 			item("consent", boolean(e.Consent)),
 		)
@@ -181,12 +184,13 @@ func (d *Device) value() *ast.Term {
 }
 
 func (a *Account) value() ast.Value {
-	items := make([][2]*ast.Term, 0, 8)
+	items := make([][2]*ast.Term, 0, 9)
 	items = append(items,
 		item("exists", boolean(a.Exists)),
 		item("locked", boolean(a.Locked)),
 		item("consecutive_failures", num(int64(a.ConsecutiveFailures))),
 		item("recent_step_up_failures", num(int64(a.RecentStepUpFailures))),
+		item("consecutive_step_up_failures", num(int64(a.ConsecutiveStepUpFailures))),
 		item("second_factors", list(a.SecondFactors)),
 		item("email_on_file", boolean(a.EmailOnFile)),
 		item("products", list(a.Products)),
@@ -233,7 +237,9 @@ func (p *PasswordFacts) value() ast.Value {
 		item("length", num(int64(p.Length))),
 		item("classes", num(int64(p.Classes))),
 		item("contains_username", boolean(p.ContainsUsername)),
+		item("contains_name", boolean(p.ContainsName)),
 		item("common", boolean(p.Common)),
+		item("guesses_log10", num(int64(p.GuessesLog10))),
 	)
 }
 
@@ -248,14 +254,15 @@ var knownTerms = func() map[string]*ast.Term {
 		"change", "enrolment", "recovery", "ip", "ip_unknown", "facts", "allow_listed", "recent_failures",
 		"checked", "anonymous_vpn", "public_proxy", "tor_exit_node", "hosting_provider",
 		"residential_proxy", "anonymous", "country", "recognised", "registered_at", "exists",
-		"locked", "consecutive_failures", "recent_step_up_failures", "second_factors", "security_phone", "email_on_file",
+		"locked", "consecutive_failures", "recent_step_up_failures", "consecutive_step_up_failures", "second_factors", "security_phone", "email_on_file",
 		"products", "route", "host", "path", "path_class", "method", "methods", "auth_time",
 		"step_up_at", "last_seen", "created", "password_ok", "code_ok", "purpose", "channel",
 		"phone", "sent_at", "attempts", "resends", "sends", "user", "number", "address",
 		"calling_code", "kind", "new_password", "username_available",
 		"stage", "identity_verified", "identity_has_profile", "consent", "verified_by",
+		"account_status", "identity_attempts", "address_attempts", "open",
 		"valid", "region", "line_type", "source", "masked", "length", "classes",
-		"contains_username", "common",
+		"contains_username", "contains_name", "common", "guesses_log10",
 		// values
 		"", "login", "login_password", "send_code", "verify_code", "enrol", "recover", "settings",
 		"access", "sms", "voice", "totp", "passkey", "questions", "password", "email",

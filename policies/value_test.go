@@ -22,7 +22,7 @@ func fullInput() Input {
 	in.Attempt.CodeOK = CodeAttempt(false).CodeOK
 	in.Code = &Code{Purpose: "login", Channel: "voice", Phone: PhoneFacts{Valid: true, CallingCode: 1, LineType: "fixed_line"}, SentAt: 5, Attempts: 1, Resends: 2,
 		Sends: SendCounts{User: 3, Number: 4, Address: 5, CallingCode: 600}}
-	pw := &PasswordFacts{Length: 12, Classes: 3, ContainsUsername: true, Common: true}
+	pw := &PasswordFacts{Length: 12, Classes: 3, ContainsUsername: true, ContainsName: true, Common: true, GuessesLog10: 11}
 	phone := &PhoneFacts{Valid: true, Region: "GB", CallingCode: 44, LineType: "mobile", Source: "carrier", Masked: "**34"}
 	in.Change = &Change{Kind: "password", NewPassword: pw, UsernameAvailable: true, Phone: phone}
 	in.Enrolment = &Enrolment{Stage: "credentials", IdentityVerified: true, IdentityHasProfile: true, UsernameAvailable: true, NewPassword: pw, Consent: true, Phone: phone}

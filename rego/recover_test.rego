@@ -10,7 +10,10 @@ account := {
 	"security_phone": {"valid": true, "line_type": "mobile"},
 }
 
-good_password := {"length": config.passwords.min_length, "contains_username": false, "common": false}
+good_password := {
+	"length": config.passwords.min_length, "contains_username": false, "contains_name": false,
+	"common": false, "guesses_log10": config.passwords.min_guesses_log10,
+}
 
 recovery(kind, stage, facts) := {
 	"point": "recover",

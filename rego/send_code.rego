@@ -47,7 +47,9 @@ reached(limit, counter) if input.code.sends[counter] >= config.codes.send_limits
 refusal := reason if {
 	reason := ip.denial
 } else := "account_locked" if {
-	input.code.purpose == "login"
+	# A locked profile cannot step up at all; a recovery, which unlocks
+	# it, still gets its code.
+	input.code.purpose in {"login", "settings"}
 	input.account.locked
 } else := "code_channel_unsupported" if {
 	by_email

@@ -12,7 +12,10 @@ account := {
 	"security_phone": {"valid": true, "line_type": "mobile"},
 }
 
-good_password := {"length": config.passwords.min_length, "contains_username": false, "common": false}
+good_password := {
+	"length": config.passwords.min_length, "contains_username": false, "contains_name": false,
+	"common": false, "guesses_log10": config.passwords.min_guesses_log10,
+}
 
 fresh_session := {"methods": ["password", "sms"], "auth_time": now - 60, "step_up_at": now - 60, "last_seen": now - 5, "created": now - 600}
 

@@ -80,11 +80,19 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 		// The password rules are the serving policy's.
-		engine, err := policies.New(ctx, policies.Config{Dir: cfg.Policies.Dir})
+		pc, err := policySource(cfg.Policies)
+		if err != nil {
+			return err
+		}
+		engine, err := policies.New(ctx, pc)
 		if err != nil {
 			return fmt.Errorf("password rules: %w", err)
 		}
-		u, err := addUser(ctx, db, hasher, engine.PasswordRules(), phones, newUser{username: *username, name: *display, password: password,
+		checker, err := passwordChecker(cfg)
+		if err != nil {
+			return err
+		}
+		u, err := addUser(ctx, db, hasher, engine.PasswordRules(), checker, phones, newUser{username: *username, name: *display, password: password,
 			products: splitList(*products), phone: *phoneNumber, email: *email}, time.Now())
 		if err != nil {
 			return err
@@ -138,6 +146,19 @@ func readPassword(r io.Reader) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
+// passwordChecker is the checker the gateway would build from cfg: zxcvbn's
+// common passwords and the password.blocklist file.
+func passwordChecker(cfg *config.File) (*credential.PasswordChecker, error) {
+	var breached credential.Blocklist
+	if path := cfg.Password.Blocklist; path != "" {
+		var err error
+		if breached, err = credential.LoadBlocklist(path); err != nil {
+			return nil, err
+		}
+	}
+	return credential.NewPasswordChecker(credential.CheckerConfig{Breached: breached})
+}
+
 // newUser is a profile to create. Phone and email may be empty.
 type newUser struct {
 	username, name, password string
@@ -179,17 +200,22 @@ func knownProducts(cfg *config.File, products []string) error {
 	return nil
 }
 
-// addUser creates a customer profile after checking the username and
-// password rules, the security phone (stored in E.164) and the email
-// address.
+// addUser creates a customer profile after checking the username, the
+// password rules (measured by passwords, judged as the policy would), the
+// security phone (stored in E.164) and the email address.
 func addUser(ctx context.Context, users interface {
 	CreateUser(context.Context, store.User) error
-}, hasher *credential.Hasher, rules policies.PasswordRules, phones facts.Phones, nu newUser, now time.Time) (store.User, error) {
+}, hasher *credential.Hasher, rules policies.PasswordRules, passwords *credential.PasswordChecker, phones facts.Phones,
+	nu newUser, now time.Time) (store.User, error) {
 	name, password := credential.CanonicalUsername(nu.username), nu.password
 	if err := credential.ValidUsername(name); err != nil {
 		return store.User{}, fmt.Errorf("username: %w", err)
 	}
-	if err := rules.Check(password); err != nil {
+	pf, err := passwords.Measure(ctx, password, credential.PasswordOwner{Username: name, Names: []string{nu.name}})
+	if err != nil {
+		return store.User{}, fmt.Errorf("password: %w", err)
+	}
+	if err := rules.Judge(pf); err != nil {
 		return store.User{}, fmt.Errorf("password: %w", err)
 	}
 	var phone, email string

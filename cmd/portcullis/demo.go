@@ -150,7 +150,7 @@ func seedCustomers(ctx context.Context, a *app, logger *slog.Logger) error {
 		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if _, err := addUser(ctx, a.store, a.server.Hasher(), a.policy.PasswordRules(), a.phones, c, time.Now()); err != nil {
+		if _, err := addUser(ctx, a.store, a.server.Hasher(), a.policy.PasswordRules(), a.server.PasswordChecker(), a.phones, c, time.Now()); err != nil {
 			return fmt.Errorf("demo customer %s: %w", c.username, err)
 		}
 		logger.Info("demo customer created", "username", c.username)

@@ -4,7 +4,7 @@
 //	portcullis check --config FILE      report every problem in a configuration
 //	portcullis demo [--data DIR]        gateway + sample apps + sample customers
 //	portcullis admin user add|list|unlock|phone --config FILE ...
-//	portcullis policy test [DIR] | eval --point POINT --input FILE
+//	portcullis policy test [DIR] | eval --point POINT --input FILE | replay --log FILE --dir DIR
 package main
 
 import (
@@ -31,6 +31,8 @@ commands:
   admin  keys list|rotate         list or rotate the assertion signing keys (--config FILE)
   policy test [DIR]               run the Rego policy tests
   policy eval --point P --input F decide one input and show which rules fired
+  policy audit [--format F]       judge the policy against NIST SP 800-63B-4 and OWASP ASVS 5.0
+  policy replay --log F --dir D   decide logged inputs with a candidate policy and report what changes
 `
 
 func main() {
@@ -39,6 +41,10 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
+	}
+	if xe, ok := errors.AsType[*exitError](err); ok {
+		report(os.Stderr, err)
+		os.Exit(xe.status)
 	}
 	if err != nil {
 		report(os.Stderr, err)

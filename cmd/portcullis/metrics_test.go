@@ -36,17 +36,8 @@ func TestGeoIPReloadsAreCounted(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(geoipReloads(r))
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			got[f.GetName()+"/"+m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
-		}
-	}
-	if got["portcullis_geoip_reloads_total/failed"] != 1 || got["portcullis_geoip_reloads_total/ok"] != 0 {
+	got := gatherCounters(t, reg)
+	if got["portcullis_geoip_reloads_total{failed}"] != 1 || got["portcullis_geoip_reloads_total{ok}"] != 0 {
 		t.Fatalf("metrics %v, want one failed reload and none ok", got)
 	}
 }

@@ -14,6 +14,8 @@ import (
 const policyUsage = `usage:
   portcullis policy test [DIR]                              run the Rego tests (DIR: a policy directory; default: the built-in policies)
   portcullis policy eval --point POINT --input FILE [--dir DIR] [--json]   decide one input and show which rules fired
+  portcullis policy audit [--dir DIR] [--format text|markdown|json] [--strict]   judge the policy against NIST SP 800-63B-4 and OWASP ASVS 5.0
+  portcullis policy replay --log FILE... --dir CANDIDATE [--baseline DIR] [--format text|json|markdown]   decide logged inputs again and report what changes
 `
 
 func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,6 +81,10 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			Decision policies.Decision `json:"decision"`
 			Rules    []string          `json:"rules"`
 		}{d, rules})
+	case "replay":
+		return cmdPolicyReplay(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return cmdPolicyAudit(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprint(stderr, policyUsage)
 		return fmt.Errorf("unknown policy command %q", args[0])

@@ -13,9 +13,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,6 +114,14 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	defer closeLog()
+	if err := applyShadow(ctx, engine, cfg.Policies); err != nil {
+		return err
+	}
+	defer engine.SetShadow(context.WithoutCancel(ctx), nil) //nolint:errcheck // turning off cannot fail
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go runShadow(ctx, engine, cfg, logger, hup)
 	codeKey, err := loadCodeKey(cfg.CodeKeyPath())
 	if err != nil {
 		return err
@@ -119,7 +129,8 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	deps := gateway.Deps{Users: db, Hits: db, Sessions: db, Records: db, Devices: db, Factors: db,
 		CodeKey: codeKey, Signer: signer, Policy: engine, Logger: logger}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		shadowMetrics(engine))
 	if cfg.GeoIP.AnonymousIP != "" {
 		reader, err := geoip.Open(geoip.Config{AnonymousIPPath: cfg.GeoIP.AnonymousIP, CountryPath: cfg.GeoIP.Country, Logger: logger})
 		if err != nil {
@@ -142,7 +153,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	deps.Sender = sender
-	if cfg.Policies.Dir != "" && *cfg.Policies.Watch {
+	if watchesPolicies(cfg.Policies) {
 		go engine.Watch(ctx, time.Second)
 	}
 	gcfg := cfg.Gateway()
@@ -426,14 +437,21 @@ func checkSecretFiles(cfg *config.File, logger *slog.Logger) error {
 // newPolicyEngine loads the policies, with a decision log file when one is
 // configured. The returned func closes the log.
 func newPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger) (*policies.Engine, func(), error) {
-	pc := policies.Config{Dir: c.Dir, Logger: logger}
+	pc, err := policySource(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	pc.Logger = logger
 	closeLog := func() {}
 	if c.DecisionLog != "" {
-		f, err := os.OpenFile(c.DecisionLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		maxSize, err := c.DecisionLogMaxBytes()
 		if err != nil {
 			return nil, nil, fmt.Errorf("decision log: %w", err)
 		}
-		buffered := newBufferedLog(f, logger)
+		buffered, err := openDecisionLog(c.DecisionLog, maxSize, c.DecisionLogMaxFiles, logger)
+		if err != nil {
+			return nil, nil, err
+		}
 		pc.DecisionLog = buffered
 		closeLog = func() { buffered.Close() }
 	}

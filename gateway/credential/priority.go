@@ -20,8 +20,12 @@ const DefaultNice = 10
 // goroutine never unlocks it, so the lowered priority never serves other
 // work. Creating a thread costs microseconds against a hash's tens of
 // milliseconds.
-func (h *Hasher) compute(f func()) {
-	if h.params.Nice <= 0 {
+func (h *Hasher) compute(f func()) { runAtNice(h.params.Nice, f) }
+
+// runAtNice runs f on an OS thread of its own whose priority is lowered by
+// nice (see compute); with nice 0 or less, f runs on the caller's thread.
+func runAtNice(nice int, f func()) {
+	if nice <= 0 {
 		f()
 		return
 	}
@@ -29,7 +33,7 @@ func (h *Hasher) compute(f func()) {
 	go func() {
 		defer close(done)
 		runtime.LockOSThread()
-		lowerThreadPriority(h.params.Nice)
+		lowerThreadPriority(nice)
 		f()
 	}()
 	<-done

@@ -347,6 +347,15 @@ func (l *Room) loginPage(w http.ResponseWriter, r *http.Request) error {
 	return l.showLogin(w, r, http.StatusOK, rd, "", "")
 }
 
+// doneMessage is what the sign-in page says after a flow that ends there
+// (the done query parameter names it; anything else says nothing).
+func doneMessage(key string) string {
+	if key == "enrolled" {
+		return "Your profile is created. Sign in with your new username and password."
+	}
+	return ""
+}
+
 func (l *Room) showLogin(w http.ResponseWriter, r *http.Request, status int, rd, username, msg string) error {
 	token, err := l.site.CSRFToken(w, r)
 	if err != nil {
@@ -355,7 +364,8 @@ func (l *Room) showLogin(w http.ResponseWriter, r *http.Request, status int, rd,
 	if l.site.ContinueURL(r, rd) == "/" && rd != "/" {
 		rd = ""
 	}
-	l.site.Render(w, r, status, "login", web.PageData{Title: "Sign in", CSRF: token, Return: rd, Username: username, Error: msg})
+	l.site.Render(w, r, status, "login", web.PageData{Title: "Sign in", CSRF: token, Return: rd, Username: username, Error: msg,
+		Message: doneMessage(r.URL.Query().Get("done"))})
 	return nil
 }
 

@@ -12,7 +12,10 @@ import (
 // through plugins/directory (a file for the demo and tests, an HTTP lookup
 // in production). Every method compares the identity's secrets (the last
 // 4 of the SSN or TIN, the date of birth, the account number) in constant
-// time, and no implementation logs them.
+// time, and no implementation logs them. Implementations are safe for
+// concurrent use. An error other than ErrNoMatch means the directory could
+// not answer (unreachable, malformed answer): callers deny, never treat it
+// as a match or reveal it to the person.
 type Directory interface {
 	// Verify returns the customer whose identity matches id and who holds
 	// the account whose number, VIN or card number is number, with that

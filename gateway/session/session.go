@@ -317,6 +317,11 @@ func Facts(sess store.Session) *policies.Session {
 // the session and its user from the store (after a change to the profile).
 func (m *Manager) Refresh(sessionID string) { m.cache.remove(sessionID) }
 
+// RefreshLogin drops every session of the login from this instance's
+// cache, so that a change to its user (a product added) is seen at once on
+// every host it signed in to.
+func (m *Manager) RefreshLogin(loginID string) { m.cache.removeLogin(loginID) }
+
 // Require returns the request's session, or the 401 refusal for a request
 // without one (no_session), or the store's failure as a 503.
 func (m *Manager) Require(r *http.Request) (Identity, error) {

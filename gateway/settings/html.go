@@ -51,7 +51,7 @@ func doneMessage(key string) string {
 	case "passkey_added":
 		return "Your passkey is added. Next time you can sign in with it."
 	}
-	return ""
+	return accountDoneMessage(key)
 }
 
 // page shows the settings: the registered devices, the second factors, the
@@ -86,13 +86,17 @@ func (s *Room) showSettings(w http.ResponseWriter, r *http.Request, id session.I
 	for _, f := range fs {
 		factors = append(factors, web.Item{ID: f.ID, Kind: kindLabel(f.Kind), Name: f.Name, Added: readable(f.CreatedAt)})
 	}
+	sessions, err := s.sessionItems(ctx, id)
+	if err != nil {
+		return err
+	}
 	phone := ""
 	if id.User.SecurityPhone != "" {
 		f, _ := s.Facts.Phone(ctx, id.User.SecurityPhone)
 		phone = f.Masked
 	}
 	s.Site.Render(w, r, status, "settings", web.PageData{Title: "Security settings", CSRF: token, Error: errMsg, Message: msg,
-		Devices: devices, Factors: factors, Phone: phone})
+		Devices: devices, Factors: factors, Phone: phone, Sessions: sessions, Username: id.User.Username})
 	return nil
 }
 

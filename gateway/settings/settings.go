@@ -1,7 +1,9 @@
 // Package settings is where a signed-in person manages their login
 // security: the registered devices (listed with their names and first and
 // last use, and removed one by one), the second factors (an authenticator
-// app, challenge questions; listed and removed) and the security phone. It
+// app, challenge questions; listed and removed), the security phone, the
+// password and the username, and the signed-in sessions (listed, ended one
+// by one, or all at once: "log out everywhere"). It
 // serves the same changes twice, as the JSON API and as HTML pages under
 // /.portcullis/settings, both made by the same functions. A change is asked
 // of the policies' settings point first; when it wants a fresh step-up, the
@@ -30,6 +32,21 @@ import (
 // Policy is what the room asks of the policies.
 type Policy interface {
 	Decide(ctx context.Context, in policies.Input) policies.Decision
+	// MaxConsecutiveFailures is the number of wrong passwords in a row
+	// that locks a profile.
+	MaxConsecutiveFailures() int
+}
+
+// Users is what the room reads and changes of profiles: the password, the
+// username, and the failure count a wrong current password adds to.
+type Users interface {
+	UserByID(ctx context.Context, id string) (store.User, error)
+	SetPasswordHash(ctx context.Context, userID, hash string, at time.Time) error
+	// SetUsername is ErrConflict for a name another profile has.
+	SetUsername(ctx context.Context, userID, username string, at time.Time) error
+	AddLoginFailure(ctx context.Context, userID string) (int, error)
+	ConfirmLogin(ctx context.Context, userID string, maxFailures int) (bool, error)
+	LockUser(ctx context.Context, userID string, at time.Time) (bool, error)
 }
 
 // Factors lists the second factors a profile enrolled.
@@ -37,18 +54,26 @@ type Factors interface {
 	FactorsOf(ctx context.Context, userID string) ([]store.Factor, error)
 }
 
-// Deps are what the room works with. Every field must be set.
+// Deps are what the room works with. Every field must be set, except
+// Passwords: without it, password changes are refused.
 type Deps struct {
 	Site     *web.Site
 	Sessions *session.Manager
-	Devices  *device.Registry
-	Factors  Factors
-	Notices  *notify.Notices
-	Facts    *facts.Source
-	Policy   Policy
+	Users    Users
+	// Passwords measures new passwords for the policies.
+	Passwords PasswordChecker
+	// HandleKey is the server key the handles of listed sessions are made
+	// with (at least 32 bytes; replicas share it, so that a handle one
+	// listed another can end).
+	HandleKey []byte
+	Devices   *device.Registry
+	Factors   Factors
+	Notices   *notify.Notices
+	Facts     *facts.Source
+	Policy    Policy
 	// TOTP keeps second factors and the enrolments of authenticator apps.
 	TOTP TOTP
-	// Hasher hashes challenge answers.
+	// Hasher hashes passwords and challenge answers.
 	Hasher *credential.Hasher
 	// Org names the issuer in authenticator apps.
 	Org  string
@@ -75,6 +100,11 @@ func (s *Room) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+web.APIPrefix+"security-phone", h(s.apiSetPhone))
 	mux.Handle("GET "+web.APIPrefix+"factors", h(s.apiFactors))
 	mux.Handle("POST "+web.APIPrefix+"factors/remove", h(s.apiRemoveFactor))
+	mux.Handle("POST "+web.APIPrefix+"password", h(s.apiChangePassword))
+	mux.Handle("POST "+web.APIPrefix+"username", h(s.apiChangeUsername))
+	mux.Handle("GET "+web.APIPrefix+"sessions", h(s.apiSessions))
+	mux.Handle("POST "+web.APIPrefix+"sessions/end", h(s.apiEndSession))
+	mux.Handle("POST "+web.APIPrefix+"sessions/end-all", h(s.apiEndAllSessions))
 
 	mux.Handle("GET "+settingsPage, h(s.page))
 	mux.Handle("POST "+settingsPage+"/devices/remove", h(s.removeDeviceForm))
@@ -84,6 +114,10 @@ func (s *Room) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+settingsPage+"/totp/confirm", h(s.totpConfirmForm))
 	mux.Handle("GET "+settingsPage+"/questions", h(s.questionsPage))
 	mux.Handle("POST "+settingsPage+"/questions", h(s.questionsForm))
+	mux.Handle("POST "+settingsPage+"/password", h(s.passwordForm))
+	mux.Handle("POST "+settingsPage+"/username", h(s.usernameForm))
+	mux.Handle("POST "+settingsPage+"/sessions/end", h(s.endSessionForm))
+	mux.Handle("POST "+settingsPage+"/sessions/end-all", h(s.endAllSessionsForm))
 }
 
 // deviceView is a device as the person sees it.

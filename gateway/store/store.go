@@ -41,8 +41,13 @@ type User struct {
 	PasswordHash string // argon2id, PHC string format
 	// FailedLogins counts consecutive wrong passwords; a success resets it.
 	FailedLogins int
-	Locked       bool
-	LockedAt     time.Time
+	// StepUpFailures counts step-up answers in a row that did not pass
+	// (security codes, authenticator codes, challenge answers), over every
+	// code and login: only a passed step-up and an unlock (an
+	// administrator's, a completed recovery) reset it.
+	StepUpFailures int
+	Locked         bool
+	LockedAt       time.Time
 	// Products are the routes (upstream apps) the customer's records
 	// hold, by route name.
 	Products []string
@@ -51,9 +56,18 @@ type User struct {
 	SecurityPhone string
 	// Email is the address notifications (and, where the policy enables
 	// it, codes) go to; empty when none is on file.
-	Email     string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Email string
+	// CustomerID is the bank's customer ID the profile was created for
+	// (see selfservice.Directory); empty for a profile made otherwise (an
+	// administrator's). One customer ID has at most one profile.
+	CustomerID string
+	// ConsentAt is when the customer agreed to electronic delivery, and
+	// ConsentVersion the version of the consent text they were shown;
+	// the zero time and "" when they never did.
+	ConsentAt      time.Time
+	ConsentVersion string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Users keeps customer profiles. Lookups return ErrNotFound for an unknown
@@ -63,10 +77,13 @@ type User struct {
 // for an unknown user.
 type Users interface {
 	// CreateUser stores a new user, every field as given. ErrConflict when
-	// the ID or the username is taken.
+	// the ID, the username or a non-empty customer ID is taken.
 	CreateUser(ctx context.Context, u User) error
 	// UserByName looks a user up by canonical username.
 	UserByName(ctx context.Context, username string) (User, error)
+	// UserByCustomerID looks up the profile of a customer ID; ErrNotFound
+	// when the customer has none, and for the empty ID.
+	UserByCustomerID(ctx context.Context, customerID string) (User, error)
 	UserByID(ctx context.Context, id string) (User, error)
 	// ListUsers returns every user, ordered by username.
 	ListUsers(ctx context.Context) ([]User, error)
@@ -106,10 +123,24 @@ type Users interface {
 	// of several concurrent lockers notifies). It changes nothing else but
 	// UpdatedAt.
 	LockUser(ctx context.Context, userID string, at time.Time) (bool, error)
-	// UnlockUser unlocks the profile and sets its consecutive failures to
-	// zero in one step (an administrator's unlock, a completed recovery),
-	// and reports whether it was locked.
+	// UnlockUser unlocks the profile and sets its consecutive failures and
+	// step-up failures to zero in one step (an administrator's unlock, a
+	// completed recovery), and reports whether it was locked.
 	UnlockUser(ctx context.Context, userID string, at time.Time) (bool, error)
+
+	// AddStepUpFailure adds one to the user's step-up failures and returns
+	// the new count: a step-up answer reserves its place before it is
+	// judged. Any number of concurrent calls all count, each returning a
+	// count of its own.
+	AddStepUpFailure(ctx context.Context, userID string) (int, error)
+	// ConfirmStepUp is the compare-and-set that ends a passed step-up: in
+	// one atomic step it sets the user's step-up failures to zero if the
+	// profile is unlocked and has at most maxFailures of them (the passing
+	// answer's own reservation included), and reports whether it did.
+	// false means the profile was locked, or concurrent answers reached
+	// the limit, after the answer was judged, and the step-up must be
+	// refused.
+	ConfirmStepUp(ctx context.Context, userID string, maxFailures int) (bool, error)
 }
 
 // Hits counts events per key in fixed time windows: failed logins per source
@@ -159,6 +190,16 @@ type Sessions interface {
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteLogin deletes every session that shares the login ID.
 	DeleteLogin(ctx context.Context, loginID string) error
+	// ListUserSessions returns every session of the user, on every host
+	// and of every login, most recently seen first; none is an empty
+	// list, not an error. Sessions past ExpiresAt may be listed.
+	ListUserSessions(ctx context.Context, userID string) ([]Session, error)
+	// DeleteUserSessions deletes every session of the user except the one
+	// whose ID is keep ("" keeps none), in one atomic step, and returns
+	// the IDs it deleted. A session created while it runs is either
+	// deleted and returned or kept and not returned, never one without
+	// the other.
+	DeleteUserSessions(ctx context.Context, userID, keep string) ([]string, error)
 }
 
 // SessionUsers is an optional part for a store that keeps both sessions and

@@ -17,6 +17,9 @@ func (s *Site) Message(key string) string {
 		return "We can't sign you in over a VPN, proxy or other anonymizing network. Disconnect from it and sign in from a private network, such as your home Wi-Fi or your phone's mobile data."
 	case "account_locked":
 		return "Your profile is locked after too many incorrect passwords. " + s.callSupport("to unlock it")
+	case "step_up_locked":
+		return "Your profile is locked after too many incorrect verification answers. To unlock it, reset your password with “Forgot password”. " +
+			s.callSupport("if you need help")
 	case "step_up_required":
 		return "We don't recognise this device, so we need to verify it's you before you continue."
 	case "call_support":
@@ -39,6 +42,22 @@ func (s *Site) Message(key string) string {
 		return "The security phone on your profile isn't a valid number. " + s.callSupport("to update it")
 	case "use_other_channel":
 		return "We can't send a code that way to this number. Choose another way to get your code."
+	// A refused new password: what to change. The flows that know the
+	// policy's numbers say them (policies.PasswordError).
+	case "password_rules":
+		return "That password doesn't meet our password rules. Choose another."
+	case "password_too_short":
+		return "That password is too short. Choose a longer one: a few unrelated words make a long password that is easy to remember."
+	case "password_too_long":
+		return "That password is too long. Choose a shorter one."
+	case "password_contains_username":
+		return "Your password must not contain your username. Choose another."
+	case "password_contains_name":
+		return "Your password must not contain your name. Choose another."
+	case "password_common":
+		return "That password is too common, or has appeared in a data breach. Choose another."
+	case "password_guessable":
+		return "That password would be easy to guess. Make it longer and less predictable, for example with a few unrelated words; avoid names, dates, seasons and keyboard patterns."
 	default:
 		return MsgForbidden
 	}

@@ -17,7 +17,9 @@ var staticRoot embed.FS
 
 var staticFS = mustSub(staticRoot, "pages/static")
 
-var pages = template.Must(template.ParseFS(pageFS, "pages/*.html"))
+// basePages are the built-in page templates; each Site renders its own
+// copy, bound to its brand and theme (theme.go).
+var basePages = template.Must(template.New("").Funcs(themeFuncs).ParseFS(pageFS, "pages/*.html"))
 
 func mustSub(f fs.FS, dir string) fs.FS {
 	sub, err := fs.Sub(f, dir)
@@ -25,11 +27,6 @@ func mustSub(f fs.FS, dir string) fs.FS {
 		panic(err)
 	}
 	return sub
-}
-
-// Static serves the pages' style sheet and images under Prefix+"static/".
-func Static() http.Handler {
-	return http.StripPrefix(Prefix+"static/", http.FileServerFS(staticFS))
 }
 
 // PageData is what every page template may show.
@@ -49,6 +46,9 @@ type PageData struct {
 	// devices and the second factors enrolled.
 	Devices []Item
 	Factors []Item
+	// Sessions are the settings page's signed-in sessions (ID is a
+	// session's handle, never its ID).
+	Sessions []Item
 	// Phone is the security phone, masked.
 	Phone string
 	// Questions are the challenge questions to choose from (Value is the
@@ -68,6 +68,8 @@ type Item struct {
 	Name     string
 	Added    string
 	LastUsed string
+	// Current marks the entry of the request's own session.
+	Current bool
 }
 
 // PNGData is a PNG the gateway made, as a data: URL an <img> may show (the
@@ -87,6 +89,9 @@ type Choice struct {
 // template failure becomes a clean error page, never half a page.
 func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name string, data PageData) {
 	var buf bytes.Buffer
+	s.themeMu.Lock()
+	pages := s.pages
+	s.themeMu.Unlock()
 	if err := pages.ExecuteTemplate(&buf, name+".html", data); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", name, "error", err)
 		http.Error(w, MsgUnavailable, http.StatusInternalServerError)

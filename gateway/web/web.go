@@ -6,7 +6,9 @@
 package web
 
 import (
+	"html/template"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 )
 
 const (
@@ -52,6 +55,13 @@ type Site struct {
 	rand  io.Reader
 	hosts map[string]bool
 	csp   string
+
+	themeMu   sync.Mutex // guards the theme's fields; see UseTheme
+	brand     Brand
+	brandCSS  []byte
+	themeDir  fs.FS
+	pages     *template.Template // basePages bound to this site
+	roomPages sync.Map           // a room's *template.Template → its bound copy
 }
 
 // NewSite returns the conventions for the gateway configured by cfg. log and
@@ -70,6 +80,9 @@ func NewSite(cfg SiteConfig, log *slog.Logger, rand io.Reader) *Site {
 	}
 	slices.Sort(names)
 	s.csp = pageCSP(names)
+	if err := s.UseTheme(Theme{}); err != nil {
+		panic(err) // the built-in pages always bind
+	}
 	return s
 }
 

@@ -32,7 +32,15 @@
 //     change their own fields and UpdatedAt and nothing else, also when they
 //     race each other and the failure counter. UnlockUser sets LockedAt back
 //     to the zero time. An empty SecurityPhone or Email round-trips as empty.
+//   - StepUpFailures is a counter of its own: AddLoginFailure,
+//     ResetLoginFailures, ConfirmLogin and SetPasswordHash leave it as it
+//     is; ConfirmStepUp and UnlockUser set it to zero.
 //   - No products and an empty list of products are the same.
+//   - The empty CustomerID is no customer ID: any number of profiles may
+//     have it and UserByCustomerID never finds it. A non-empty one is unique:
+//     of concurrent CreateUsers with one customer ID, exactly one succeeds
+//     and the rest are ErrConflict. A profile without consent has the zero
+//     ConsentAt and an empty ConsentVersion.
 //   - AddHit windows are fixed, back to back, and aligned to an instant the
 //     store chooses; the suite uses hour-aligned times and windows that divide
 //     an hour, so alignment to the Unix epoch satisfies it.
@@ -64,6 +72,11 @@
 //     counter above that of every success that returned before it started,
 //     and a call that returns false lost to a greater counter already under
 //     way.
+//   - ListUserSessions orders by LastSeen, latest first; the suite never
+//     gives two sessions of one user the same LastSeen. DeleteUserSessions
+//     touches only the sessions of the user it names, and of sessions
+//     created while it runs each is either deleted and among the IDs it
+//     returns, or kept and not among them.
 //   - Sweep deletes the sessions and devices that have expired at the now it
 //     is given, ExpiresAt equal to now included (a swept device is not found
 //     even at an earlier now), and keeps live sessions, records and devices.
@@ -129,9 +142,11 @@ func RunUsers(t *testing.T, open func(t *testing.T) store.Users) {
 	t.Helper()
 	run(t, open,
 		group[store.Users]{"Users", userTests()},
+		group[store.Users]{"CustomerIDs", customerIDTests()},
 		group[store.Users]{"Updates", updateTests()},
 		group[store.Users]{"LoginFailures", loginFailureTests()},
 		group[store.Users]{"Locks", lockTests()},
+		group[store.Users]{"StepUpFailures", stepUpFailureTests()},
 	)
 }
 
@@ -141,10 +156,12 @@ func RunHits(t *testing.T, open func(t *testing.T) store.Hits) {
 	run(t, open, group[store.Hits]{"Hits", hitTests()})
 }
 
-// RunSessions checks store.Sessions. open returns a new, empty store.
+// RunSessions checks store.Sessions, the sessions of one user taken
+// together included. open returns a new, empty store.
 func RunSessions(t *testing.T, open func(t *testing.T) store.Sessions) {
 	t.Helper()
-	run(t, open, group[store.Sessions]{"Sessions", sessionTests()})
+	run(t, open, group[store.Sessions]{"Sessions", sessionTests()},
+		group[store.Sessions]{"UserSessions", userSessionTests()})
 }
 
 // RunRecords checks store.Records. open returns a new, empty store.

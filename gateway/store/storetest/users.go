@@ -16,15 +16,18 @@ import (
 // set, distinct per ID.
 func newUser(id, username string) store.User {
 	return store.User{
-		ID:            id,
-		Username:      username,
-		DisplayName:   "Display " + id,
-		PasswordHash:  "$argon2id$v=19$m=65536,t=3,p=4$c2FsdC0" + id + "$aGFzaC0" + id,
-		Products:      []string{"savings", "card-" + id},
-		SecurityPhone: securityPhone(id),
-		Email:         "user-" + id + "@example.com",
-		CreatedAt:     at(time.Minute + 123*time.Millisecond),
-		UpdatedAt:     at(2*time.Minute + 456*time.Millisecond).In(elsewhere),
+		ID:             id,
+		Username:       username,
+		DisplayName:    "Display " + id,
+		PasswordHash:   "$argon2id$v=19$m=65536,t=3,p=4$c2FsdC0" + id + "$aGFzaC0" + id,
+		Products:       []string{"savings", "card-" + id},
+		SecurityPhone:  securityPhone(id),
+		Email:          "user-" + id + "@example.com",
+		CustomerID:     "customer-" + id,
+		ConsentAt:      at(30*time.Second + 789*time.Millisecond).In(elsewhere),
+		ConsentVersion: "consent-v" + id,
+		CreatedAt:      at(time.Minute + 123*time.Millisecond),
+		UpdatedAt:      at(2*time.Minute + 456*time.Millisecond).In(elsewhere),
 	}
 }
 
@@ -43,11 +46,15 @@ func checkUser(t *testing.T, what string, got, want store.User) {
 	check(&d, "DisplayName", got.DisplayName, want.DisplayName)
 	check(&d, "PasswordHash", got.PasswordHash, want.PasswordHash)
 	check(&d, "FailedLogins", got.FailedLogins, want.FailedLogins)
+	check(&d, "StepUpFailures", got.StepUpFailures, want.StepUpFailures)
 	check(&d, "Locked", got.Locked, want.Locked)
 	checkTime(&d, "LockedAt", got.LockedAt, want.LockedAt)
 	check(&d, "Products", strings.Join(got.Products, ","), strings.Join(want.Products, ","))
 	check(&d, "SecurityPhone", got.SecurityPhone, want.SecurityPhone)
 	check(&d, "Email", got.Email, want.Email)
+	check(&d, "CustomerID", got.CustomerID, want.CustomerID)
+	checkTime(&d, "ConsentAt", got.ConsentAt, want.ConsentAt)
+	check(&d, "ConsentVersion", got.ConsentVersion, want.ConsentVersion)
 	checkTime(&d, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	checkTime(&d, "UpdatedAt", got.UpdatedAt, want.UpdatedAt)
 	d.report(t, what)

@@ -14,15 +14,13 @@ import (
 // stored if any user fails; ErrConflict when an ID or a username is taken.
 func (s *Store) CreateUsers(ctx context.Context, users []store.User) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		st, err := tx.PrepareContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (`+userValues+`)`)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, u := range users {
-			if _, err := st.ExecContext(ctx, u.ID, u.Username, u.DisplayName, u.PasswordHash, u.FailedLogins, u.Locked,
-				timeArg(u.LockedAt), productsArg(u.Products), u.SecurityPhone, u.Email,
-				timeArg(u.CreatedAt), timeArg(u.UpdatedAt)); err != nil {
+			if _, err := st.ExecContext(ctx, userArgs(u)...); err != nil {
 				return err
 			}
 		}

@@ -405,7 +405,8 @@ func TestWithoutRowidKeepsSessionsAndUsers(t *testing.T) {
 	now := time.Date(2031, time.March, 4, 5, 0, 0, 0, time.UTC)
 	u := store.User{ID: "u1", Username: "alice", DisplayName: "Alice", Products: []string{"bank"}, Email: "a@example.com",
 		CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateUser(t.Context(), u); err != nil {
+	insertFirstUser(t, s, u)
+	if _, err := s.write.ExecContext(t.Context(), `UPDATE users SET email = ? WHERE id = ?`, u.Email, u.ID); err != nil {
 		t.Fatal(err)
 	}
 	sess := store.Session{ID: "s1", LoginID: "l1", UserID: "u1", Host: "bank.example", Methods: []string{"pwd", "otp"},
@@ -435,5 +436,53 @@ func TestWithoutRowidKeepsSessionsAndUsers(t *testing.T) {
 		if err := s.read.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM sqlite_schema WHERE name = ?`, name).Scan(&n); err != nil || n != 1 {
 			t.Errorf("index %s after the upgrade: %d, %v", name, n, err)
 		}
+	}
+}
+
+// A file from before profiles recorded customer IDs keeps its users, who
+// have none and no consent; any number of them may go without one, while
+// two profiles of one customer ID conflict.
+func TestCustomerIDKeepsUsers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	s := openBefore(t, path, "0006_customer_id.sql")
+	now := time.Date(2031, time.March, 4, 5, 0, 0, 0, time.UTC)
+	for _, u := range []store.User{
+		{ID: "u1", Username: "alice", DisplayName: "Alice", Products: []string{"savings"}, CreatedAt: now, UpdatedAt: now},
+		{ID: "u2", Username: "bob", DisplayName: "Bob", CreatedAt: now, UpdatedAt: now},
+	} {
+		insertFirstUser(t, s, u)
+	}
+	s.Close()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, id := range []string{"u1", "u2"} {
+		u, err := s.UserByID(t.Context(), id)
+		if err != nil {
+			t.Fatalf("UserByID(%s) after the upgrade: %v", id, err)
+		}
+		if u.CustomerID != "" || !u.ConsentAt.IsZero() || u.ConsentVersion != "" {
+			t.Errorf("user %s after the upgrade has customer ID %q, consent %v %q; want none", id, u.CustomerID, u.ConsentAt, u.ConsentVersion)
+		}
+	}
+	if _, err := s.UserByCustomerID(t.Context(), ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UserByCustomerID(\"\") after the upgrade: %v, want ErrNotFound", err)
+	}
+	carol := store.User{ID: "u3", Username: "carol", CustomerID: "C-1", ConsentAt: now, ConsentVersion: "2026-01", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateUser(t.Context(), carol); err != nil {
+		t.Fatalf("CreateUser with a customer ID after the upgrade: %v", err)
+	}
+	if u, err := s.UserByCustomerID(t.Context(), "C-1"); err != nil || u.ID != "u3" || !u.ConsentAt.Equal(now) || u.ConsentVersion != "2026-01" {
+		t.Errorf("UserByCustomerID(C-1) = %+v, %v", u, err)
+	}
+	dave := store.User{ID: "u4", Username: "dave", CustomerID: "C-1", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateUser(t.Context(), dave); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second profile for C-1: %v, want ErrConflict", err)
+	}
+	if err := s.CreateUser(t.Context(), store.User{ID: "u5", Username: "erin"}); err != nil {
+		t.Errorf("another profile without a customer ID: %v", err)
 	}
 }

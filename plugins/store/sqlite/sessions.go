@@ -37,7 +37,8 @@ const sessionColumns = `id, login_id, user_id, host, methods, auth_time, last_se
 const sessionUserQuery = `SELECT s.id, s.login_id, s.user_id, s.host, s.methods, s.auth_time, s.last_seen, s.expires_at,
 	COALESCE(u.id, ''), COALESCE(u.username, ''), COALESCE(u.display_name, ''), COALESCE(u.password_hash, ''),
 	COALESCE(u.failed_logins, 0), COALESCE(u.locked, 0), u.locked_at, COALESCE(u.products, '[]'),
-	COALESCE(u.security_phone, ''), COALESCE(u.email, ''), u.created_at, u.updated_at
+	COALESCE(u.security_phone, ''), COALESCE(u.email, ''), COALESCE(u.customer_id, ''), u.consent_at,
+	COALESCE(u.consent_version, ''), u.created_at, u.updated_at, COALESCE(u.step_up_failures, 0)
 	FROM sessions AS s LEFT JOIN users AS u ON u.id = s.user_id WHERE s.id = ?`
 
 // GetSession returns the session with the given ID, whether or not it has
@@ -80,7 +81,9 @@ func (s *Store) GetSessionUser(ctx context.Context, id string) (store.Session, s
 		&sess.ID, &sess.LoginID, &sess.UserID, &sess.Host, &methods,
 		timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt},
 		&u.ID, &u.Username, &u.DisplayName, &u.PasswordHash, &u.FailedLogins, &u.Locked,
-		timeCol{&u.LockedAt}, &products, &u.SecurityPhone, &u.Email, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+		timeCol{&u.LockedAt}, &products, &u.SecurityPhone, &u.Email,
+		&u.CustomerID, timeCol{&u.ConsentAt}, &u.ConsentVersion, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt},
+		&u.StepUpFailures)
 	if err == nil {
 		sess.Methods, err = stringList(methods)
 	}

@@ -10,26 +10,36 @@ import (
 )
 
 const userColumns = `id, username, display_name, password_hash, failed_logins, locked, locked_at, products,
-	security_phone, email, created_at, updated_at`
+	security_phone, email, customer_id, consent_at, consent_version, created_at, updated_at, step_up_failures`
+
+// userValues are the placeholders of userColumns.
+const userValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+
+// userArgs are a user's values for userColumns.
+func userArgs(u store.User) []any {
+	return []any{u.ID, u.Username, u.DisplayName, u.PasswordHash, u.FailedLogins, u.Locked,
+		timeArg(u.LockedAt), productsArg(u.Products), u.SecurityPhone, u.Email,
+		u.CustomerID, timeArg(u.ConsentAt), u.ConsentVersion,
+		timeArg(u.CreatedAt), timeArg(u.UpdatedAt), u.StepUpFailures}
+}
 
 // scanUser reads a row of userColumns.
 func scanUser(row interface{ Scan(...any) error }) (store.User, error) {
 	var u store.User
 	var products string
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.PasswordHash, &u.FailedLogins, &u.Locked,
-		timeCol{&u.LockedAt}, &products, &u.SecurityPhone, &u.Email, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+		timeCol{&u.LockedAt}, &products, &u.SecurityPhone, &u.Email,
+		&u.CustomerID, timeCol{&u.ConsentAt}, &u.ConsentVersion, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt},
+		&u.StepUpFailures)
 	if err == nil {
 		u.Products, err = stringList(products)
 	}
 	return u, err
 }
 
-// CreateUser stores a new user, FailedLogins included.
+// CreateUser stores a new user, FailedLogins and StepUpFailures included.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, u.DisplayName, u.PasswordHash, u.FailedLogins, u.Locked,
-		timeArg(u.LockedAt), productsArg(u.Products), u.SecurityPhone, u.Email,
-		timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
+	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (`+userValues+`)`, userArgs(u)...)
 	if err != nil {
 		return storeErr("create user", err)
 	}
@@ -41,6 +51,17 @@ func (s *Store) UserByName(ctx context.Context, username string) (store.User, er
 	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE username = ?`, username))
 	if err != nil {
 		return store.User{}, storeErr("get user by name", err)
+	}
+	return u, nil
+}
+
+// UserByCustomerID looks up the profile of a customer ID. The empty ID,
+// which every profile without one has, is never found.
+func (s *Store) UserByCustomerID(ctx context.Context, customerID string) (store.User, error) {
+	u, err := scanUser(s.read.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE customer_id = ? AND customer_id <> ''`, customerID))
+	if err != nil {
+		return store.User{}, storeErr("get user by customer ID", err)
 	}
 	return u, nil
 }
@@ -178,7 +199,8 @@ func (s *Store) LockUser(ctx context.Context, userID string, at time.Time) (bool
 	return s.changedUser(ctx, "lock user", userID, res, err)
 }
 
-// UnlockUser unlocks the user and resets its failures in one write
+// UnlockUser unlocks the user and resets its failures (wrong passwords and
+// step-up answers alike) in one write
 // transaction, which reads whether the user was locked before it updates the
 // row: RETURNING sees only the row as updated.
 func (s *Store) UnlockUser(ctx context.Context, userID string, at time.Time) (bool, error) {
@@ -188,7 +210,7 @@ func (s *Store) UnlockUser(ctx context.Context, userID string, at time.Time) (bo
 			return err
 		}
 		_, err := tx.ExecContext(ctx,
-			`UPDATE users SET locked = 0, locked_at = NULL, failed_logins = 0, updated_at = ? WHERE id = ?`,
+			`UPDATE users SET locked = 0, locked_at = NULL, failed_logins = 0, step_up_failures = 0, updated_at = ? WHERE id = ?`,
 			timeArg(at), userID)
 		return err
 	})
@@ -196,6 +218,26 @@ func (s *Store) UnlockUser(ctx context.Context, userID string, at time.Time) (bo
 		return false, storeErr("unlock user", err)
 	}
 	return locked, nil
+}
+
+// AddStepUpFailure adds one to the user's step-up failures in a single
+// statement, so concurrent answers all count.
+func (s *Store) AddStepUpFailure(ctx context.Context, userID string) (int, error) {
+	var n int
+	err := s.write.QueryRowContext(ctx,
+		`UPDATE users SET step_up_failures = step_up_failures + 1 WHERE id = ? RETURNING step_up_failures`, userID).Scan(&n)
+	if err != nil {
+		return 0, storeErr("add step-up failure", err)
+	}
+	return n, nil
+}
+
+// ConfirmStepUp resets the step-up failures of an unlocked user with at most
+// maxFailures of them, in one statement.
+func (s *Store) ConfirmStepUp(ctx context.Context, userID string, maxFailures int) (bool, error) {
+	res, err := s.write.ExecContext(ctx,
+		`UPDATE users SET step_up_failures = 0 WHERE id = ? AND NOT locked AND step_up_failures <= ?`, userID, maxFailures)
+	return s.changedUser(ctx, "confirm step-up", userID, res, err)
 }
 
 // changedUser reports whether a conditional update of one user changed its
