@@ -100,6 +100,9 @@ type Decider interface {
 	// StepUpFailureWindow is the window in which wrong step-up answers
 	// are counted per account.
 	StepUpFailureWindow() time.Duration
+	// MaxConsecutiveStepUpFailures is the number of step-up answers in a
+	// row that do not pass that locks a profile.
+	MaxConsecutiveStepUpFailures() int
 	// EnrolmentRules are the enrolment settings applied in Go: the window
 	// identity proofs are counted in and the eligible account statuses.
 	EnrolmentRules() policies.EnrolmentRules

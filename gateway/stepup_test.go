@@ -1084,6 +1084,8 @@ func TestStepUpFailuresCountPerAccount(t *testing.T) {
 	opt, _ := withPolicyDir(t, func(dir string) {
 		editData(t, dir, func(cfg map[string]any) {
 			cfg["step_up"].(map[string]any)["failures"].(map[string]any)["max"] = 6.0
+			// The cap in a row stays out of the way of the throttle.
+			cfg["step_up"].(map[string]any)["max_consecutive_failures"] = 20.0
 		})
 	})
 	h := newHarness(t, opt)

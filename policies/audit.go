@@ -215,18 +215,15 @@ var controls = []control{
 			nist("3.1.3.2", "generating a new authentication secret does not reset the failed-attempt count"),
 			asvs("V6.3.1", "brute-force controls implemented as documented"),
 		},
-		settings: []string{"step_up.failures.max", "step_up.failures.window_seconds"},
+		settings: []string{"step_up.max_consecutive_failures", "step_up.failures.max", "step_up.failures.window_seconds"},
 		judge: func(a *auditData) (string, bool, string) {
+			n := *a.cfg.StepUp.MaxConsecutiveFailures
 			f := a.cfg.StepUp.Failures
-			limit, window := *f.Max, *f.WindowSeconds
-			value := fmt.Sprintf("%d wrong answers per account per %s window, over all codes", limit, seconds(window))
-			if limit == 0 {
-				return value, true, "every step-up answer is refused"
-			}
-			perDay := int(math.Ceil(86400/float64(window))) * limit
-			note := fmt.Sprintf("A new code does not reset the count, but the count lapses when its window ends rather than on a success, "+
-				"so wrong answers in a row are capped per window (up to %d a day), never at 100 overall.", perDay)
-			return value, false, note
+			value := fmt.Sprintf("locks after %d wrong answers in a row, over all codes, logins and windows; "+
+				"throttled to %d per account per %s window", n, *f.Max, seconds(*f.WindowSeconds))
+			return value, n >= 1 && n <= 100,
+				"Only a passed step-up resets the count; a new code, a resend, a new login or the window ending do not. " +
+					"Unlocking takes a password reset or an administrator."
 		},
 	},
 	{

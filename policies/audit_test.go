@@ -88,13 +88,14 @@ func TestAuditShippedPolicy(t *testing.T) {
 	if got, want := byStatus(r, AuditDeviation), []string{"code_lifetime", "knowledge_questions", "pstn_codes", "remembered_devices"}; !slices.Equal(got, want) {
 		t.Errorf("justified deviations: got %v, want %v", got, want)
 	}
-	// The per-account cap on wrong step-up answers lapses with its window,
-	// so it does not bound failures in a row; the data carries no
-	// justification for that.
-	if got, want := byStatus(r, AuditUnjustified), []string{"step_up_failure_limit"}; !slices.Equal(got, want) {
-		t.Errorf("unjustified deviations: got %v, want %v", got, want)
+	if got := byStatus(r, AuditUnjustified); len(got) != 0 {
+		t.Errorf("unjustified deviations: got %v, want none", got)
 	}
-	if r.Summary != (AuditSummary{Pass: len(controls) - 5, Deviation: 4, Unjustified: 1}) {
+	// Wrong step-up answers are capped in a row, over every window.
+	if row := rowOf(t, r, "step_up_failure_limit"); row.Status != AuditPass {
+		t.Errorf("step_up_failure_limit: %s %q", row.Status, row.Value)
+	}
+	if r.Summary != (AuditSummary{Pass: len(controls) - 4, Deviation: 4}) {
 		t.Errorf("summary %+v", r.Summary)
 	}
 	if r.Revision == "" || r.Source != "embedded" || len(r.Rows) != len(controls) {
@@ -122,10 +123,12 @@ func TestAuditShippedPolicy(t *testing.T) {
 	}
 	// Values are read from the policy, not restated.
 	for control, want := range map[string]string{
-		"code_lifetime":       "1200 s (20 min)",
-		"code_entropy":        "6 random digits (19.9 bits)",
-		"code_attempts":       "5 tries per code",
-		"password_lockout":    "after 5 wrong passwords",
+		"code_lifetime":    "1200 s (20 min)",
+		"code_entropy":     "6 random digits (19.9 bits)",
+		"code_attempts":    "5 tries per code",
+		"password_lockout": "after 5 wrong passwords",
+		"step_up_failure_limit": "locks after 10 wrong answers in a row, over all codes, logins and windows; " +
+			"throttled to 10 per account per 3600 s (1 h) window",
 		"password_min_length": "12 characters",
 		"password_max_length": "64 characters",
 		"session_idle":        "900 s (15 min)",
@@ -160,6 +163,12 @@ func TestAuditCandidatePolicies(t *testing.T) {
 		{"lockout at the bound of 100", func(t *testing.T, dir string) {
 			editFile(t, dir, "data.json", `"max_consecutive_failures": 5`, `"max_consecutive_failures": 100`)
 		}, "password_lockout", AuditPass, "100"},
+		{"step-up cap at the bound of 100", func(t *testing.T, dir string) {
+			editData(t, dir, func(p map[string]any) { setting(p, "step_up")["max_consecutive_failures"] = 100 })
+		}, "step_up_failure_limit", AuditPass, "after 100 wrong answers in a row"},
+		{"step-up cap of one", func(t *testing.T, dir string) {
+			editData(t, dir, func(p map[string]any) { setting(p, "step_up")["max_consecutive_failures"] = 1 })
+		}, "step_up_failure_limit", AuditPass, "after 1 wrong answers in a row"},
 		{"60-minute codes without a justification", func(t *testing.T, dir string) {
 			editFile(t, dir, "data.json", `"ttl_seconds": 1200`, `"ttl_seconds": 3600`)
 			editData(t, dir, func(p map[string]any) { delete(deviations(p), "code_lifetime") })
@@ -265,13 +274,16 @@ func TestLoadRejectsMalformedDeviations(t *testing.T) {
 	dir := policyDir(t)
 	editData(t, dir, func(p map[string]any) { delete(p, "standards") })
 	r := audit(t, Config{Dir: dir}, shippedFacts)
-	if r.Summary.Deviation != 0 || r.Summary.Unjustified != 5 {
+	if r.Summary.Deviation != 0 || r.Summary.Unjustified != 4 {
 		t.Fatalf("without deviations: %+v", r.Summary)
 	}
 }
 
 func TestAuditFormats(t *testing.T) {
-	r := audit(t, Config{}, shippedFacts)
+	// One control without a justification, so every status shows.
+	dir := policyDir(t)
+	editFile(t, dir, "data.json", `"max_consecutive_failures": 5`, `"max_consecutive_failures": 200`)
+	r := audit(t, Config{Dir: dir}, shippedFacts)
 	justification := rowOf(t, r, "code_lifetime").Justification.Justification
 
 	var text bytes.Buffer
@@ -292,8 +304,8 @@ func TestAuditFormats(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"deviation    code_lifetime", "unjustified  step_up_failure_limit", "SP 800-63B §3.1.3.2; ASVS 5.0 V6.5.5",
-		justification, "NO JUSTIFICATION: add data.portcullis.standards.deviations.step_up_failure_limit",
+		"deviation    code_lifetime", "unjustified  password_lockout", "pass         step_up_failure_limit", "SP 800-63B §3.1.3.2; ASVS 5.0 V6.5.5",
+		justification, "NO JUSTIFICATION: add data.portcullis.standards.deviations.password_lockout",
 		"11 pass, 4 deviation, 1 unjustified",
 	} {
 		if !strings.Contains(text.String(), want) {

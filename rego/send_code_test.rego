@@ -94,6 +94,11 @@ test_login_code_is_not_sent_for_a_locked_account if {
 	send_code.decision.reason == "account_locked" with input as object.union(request("sms", "mobile"), {"account": {"locked": true}})
 }
 
+test_settings_code_is_not_sent_for_a_locked_account if {
+	d := send_code.decision with input as object.union(request("sms", "mobile"), {"account": {"locked": true}, "code": {"purpose": "settings"}})
+	d.reason == "account_locked"
+}
+
 test_recovery_code_is_sent_for_a_locked_account if {
 	send_code.decision.allow with input as object.union(request("sms", "mobile"), {"account": {"locked": true}, "code": {"purpose": "recover"}})
 }

@@ -112,3 +112,83 @@ test_failures_under_the_account_budget_do_not_stop_a_right_code if {
 	d := verify_code.decision with input as object.union(attempt(true, 60, 0), {"account": {"recent_step_up_failures": 9}})
 	d.allow
 }
+
+# in_a_row(code_ok, n) is an answer after n step-up answers in a row that did
+# not pass.
+in_a_row(code_ok, n) := object.union(attempt(code_ok, 60, 0), {"account": {"exists": true, "consecutive_step_up_failures": n}})
+
+test_wrong_answer_under_the_cap_is_only_refused if {
+	d := verify_code.decision with input as in_a_row(false, 8)
+	d.reason == "bad_code"
+	not d.lock
+}
+
+test_the_tenth_wrong_answer_in_a_row_locks_the_profile if {
+	d := verify_code.decision with input as in_a_row(false, 9)
+	not d.allow
+	d.reason == "step_up_locked"
+	d.message == "step_up_locked"
+	d.lock
+	d.notify == ["account_locked"]
+	d.invalidate_code
+	d.count_ip_failure
+}
+
+test_right_answer_under_the_cap_passes if {
+	d := verify_code.decision with input as in_a_row(true, 9)
+	d.allow
+	not d.lock
+}
+
+test_nothing_is_judged_once_the_cap_is_reached if {
+	d := verify_code.decision with input as in_a_row(true, 10)
+	not d.allow
+	d.reason == "step_up_locked"
+	d.lock
+}
+
+test_an_expired_code_that_reaches_the_cap_locks if {
+	d := verify_code.decision with input as object.union(in_a_row(true, 9), {"now": sent_at + 1200})
+	d.reason == "step_up_locked"
+	d.lock
+}
+
+test_the_cap_counts_over_windows_not_within_them if {
+	# The hourly throttle has lapsed (no recent failures), the cap has not.
+	d := verify_code.decision with input as object.union(in_a_row(false, 9), {"account": {"recent_step_up_failures": 0}})
+	d.reason == "step_up_locked"
+}
+
+test_the_cap_is_data if {
+	d := verify_code.decision with input as in_a_row(false, 9)
+		with data.portcullis.config.step_up.max_consecutive_failures as 20
+	d.reason == "bad_code"
+	not d.lock
+	e := verify_code.decision with input as in_a_row(false, 19)
+		with data.portcullis.config.step_up.max_consecutive_failures as 20
+	e.lock
+}
+
+test_settings_step_up_answers_count_toward_the_cap if {
+	d := verify_code.decision with input as object.union(in_a_row(false, 9), {"code": {"purpose": "settings"}})
+	d.reason == "step_up_locked"
+	d.lock
+}
+
+test_codes_of_other_flows_are_not_capped if {
+	d := verify_code.decision with input as object.union(in_a_row(false, 50), {"code": {"purpose": "recover"}})
+	d.reason == "bad_code"
+	not d.lock
+}
+
+test_a_locked_profile_cannot_step_up if {
+	d := verify_code.decision with input as object.union(attempt(true, 60, 0), {"account": {"exists": true, "locked": true}})
+	not d.allow
+	d.reason == "account_locked"
+	not d.lock
+}
+
+test_a_locked_profile_can_still_recover if {
+	d := verify_code.decision with input as object.union(attempt(true, 60, 0), {"account": {"locked": true}, "code": {"purpose": "recover"}})
+	d.allow
+}

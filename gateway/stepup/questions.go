@@ -118,14 +118,18 @@ func (s *Room) verifyQuestion(w http.ResponseWriter, r *http.Request, p session.
 			return verified{}, err
 		}
 	}
-	d := s.Policy.Decide(ctx, policies.Input{Point: policies.PointVerifyCode, Now: now.Unix(), Client: client,
+	in := policies.Input{Point: policies.PointVerifyCode, Now: now.Unix(), Client: client,
 		Account: acct, Request: requestFacts(r),
-		Code:    &policies.Code{Purpose: p.Purpose, Channel: "questions", SentAt: now.Unix(), Attempts: tries - 1},
-		Attempt: policies.CodeAttempt(right)})
+		Code:    &policies.Code{Purpose: policyPurpose(p), Channel: "questions", SentAt: now.Unix(), Attempts: tries - 1},
+		Attempt: policies.CodeAttempt(right)}
+	d := s.Policy.Decide(ctx, in)
 	if d.CountIPFailure && !client.IPUnknown {
 		if _, err := s.Hits.AddHit(ctx, facts.IPFailureKey(ip), s.Policy.IPFailureWindow(), now); err != nil {
 			return verified{}, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
 		}
+	}
+	if d, err = s.settle(ctx, in, d, u, "questions"); err != nil {
+		return verified{}, err
 	}
 	if !d.Allow {
 		s.Log.InfoContext(ctx, "step-up refused", "user_id", u.ID, "method", "questions", "reason", d.Reason, "policy_rev", d.Revision)

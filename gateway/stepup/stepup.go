@@ -42,6 +42,7 @@ type Policy interface {
 	IPFailureWindow() time.Duration
 	SendLimitWindows() policies.SendLimitWindows
 	StepUpFailureWindow() time.Duration
+	MaxConsecutiveStepUpFailures() int
 }
 
 // Users is what the room reads of profiles.
@@ -51,6 +52,8 @@ type Users interface {
 	AdvanceFactor(ctx context.Context, userID, id string, counter int64, at time.Time) (bool, error)
 	AddLoginFailure(ctx context.Context, userID string) (int, error)
 	LockUser(ctx context.Context, userID string, at time.Time) (bool, error)
+	AddStepUpFailure(ctx context.Context, userID string) (int, error)
+	ConfirmStepUp(ctx context.Context, userID string, maxFailures int) (bool, error)
 	SetSecurityPhone(ctx context.Context, userID, phone string, at time.Time) error
 }
 
@@ -336,11 +339,19 @@ func (s *Room) reserveSends(ctx context.Context, userID, dest string, ip netip.A
 // stepUpFailures names the counter of an account's wrong step-up answers.
 func stepUpFailures(userID string) string { return "stepup-fail-user:" + userID }
 
-// reserveFailure counts a try against the account's budget of wrong
-// answers before it is judged (so concurrent guesses over many pending
-// step-ups all count), sets the count from before it in acct, and returns
-// the function that gives the place back once the try proves right.
+// reserveFailure counts a try before it is judged, so that concurrent
+// guesses over many pending step-ups all count: against the account's
+// hourly throttle of wrong answers and against the profile's answers in a
+// row that did not pass. It sets the counts from before it in acct, and
+// returns the function that gives the throttle's place back once the try
+// proves right; the count in a row is reset only by a passed step-up
+// (settle).
 func (s *Room) reserveFailure(ctx context.Context, userID string, acct *policies.Account, now time.Time) (func(), error) {
+	inARow, err := s.Users.AddStepUpFailure(ctx, userID)
+	if err != nil {
+		return nil, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
+	}
+	acct.ConsecutiveStepUpFailures = inARow - 1
 	window := s.Policy.StepUpFailureWindow()
 	n, err := s.Hits.AddHit(ctx, stepUpFailures(userID), window, now)
 	if err != nil {
@@ -352,6 +363,48 @@ func (s *Room) reserveFailure(ctx context.Context, userID string, acct *policies
 			s.Log.ErrorContext(ctx, "release step-up try", "error", err)
 		}
 	}, nil
+}
+
+// settle carries out a verify_code decision on what the store's atomic
+// steps return: a lock the decision asks for (notifying once, whoever of
+// several concurrent answers locked), and for an approval the reset of the
+// profile's answers in a row, which stands only while the profile is
+// unlocked and within the cap. An approval that loses that race is judged
+// again as for a locked profile. The decision returned is the one that
+// stands.
+func (s *Room) settle(ctx context.Context, in policies.Input, d policies.Decision, u store.User, method string) (policies.Decision, error) {
+	if d.Allow {
+		confirmed, err := s.Users.ConfirmStepUp(ctx, u.ID, s.Policy.MaxConsecutiveStepUpFailures())
+		if err != nil {
+			return d, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
+		}
+		if confirmed {
+			return d, nil
+		}
+		// Wrong answers that raced this one locked the profile or
+		// reached the cap.
+		in.Account.Locked = true
+		if d = s.Policy.Decide(ctx, in); d.Allow {
+			return d, web.Unavailable(errors.New("step-up verify: policy passes a locked profile"))
+		}
+	}
+	lockedNow := false
+	if d.Lock {
+		var err error
+		if lockedNow, err = s.Users.LockUser(ctx, u.ID, s.Now()); err != nil {
+			return d, web.Unavailable(fmt.Errorf("lock profile: %w", err))
+		}
+		if lockedNow {
+			s.Log.InfoContext(ctx, "profile locked", "user_id", u.ID, "by", "step-up answers", "method", method, "policy_rev", d.Revision)
+		}
+	}
+	for _, event := range d.Notify {
+		if event == "account_locked" && !lockedNow {
+			continue // a concurrent answer locked it and notified
+		}
+		s.Notices.Send(ctx, u.ID, u.SecurityPhone, u.Email, event)
+	}
+	return d, nil
 }
 
 // verified is the outcome of a passed step-up.
@@ -403,7 +456,11 @@ func (s *Room) verify(w http.ResponseWriter, r *http.Request, method, typed stri
 		// The policy judges it as a code sent at the epoch, which no
 		// lifetime covers.
 		in.Attempt = policies.CodeAttempt(false)
-		return verified{}, s.Site.Denial(s.Policy.Decide(ctx, in))
+		d, err := s.settle(ctx, in, s.Policy.Decide(ctx, in), u, "code")
+		if err != nil {
+			return verified{}, err
+		}
+		return verified{}, s.Site.Denial(d)
 	case err != nil:
 		return verified{}, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
 	}
@@ -429,10 +486,13 @@ func (s *Room) verify(w http.ResponseWriter, r *http.Request, method, typed stri
 			// A concurrent verification used the code first: single use.
 			in.Attempt = policies.CodeAttempt(false)
 			in.Code.SentAt = 0
-			return verified{}, s.Site.Denial(s.Policy.Decide(ctx, in))
+			d = s.Policy.Decide(ctx, in)
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return verified{}, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
 		}
+	}
+	if d, err = s.settle(ctx, in, d, u, "code"); err != nil {
+		return verified{}, err
 	}
 	if !d.Allow {
 		s.Log.InfoContext(ctx, "step-up refused", "user_id", u.ID, "reason", d.Reason, "policy_rev", d.Revision)

@@ -49,14 +49,18 @@ func (s *Room) verifyTOTP(w http.ResponseWriter, r *http.Request, p session.Pend
 	if ok {
 		release()
 	}
-	d := s.Policy.Decide(ctx, policies.Input{Point: policies.PointVerifyCode, Now: now.Unix(),
+	in := policies.Input{Point: policies.PointVerifyCode, Now: now.Unix(),
 		Client: s.Facts.Client(ctx, ip), Account: acct, Request: requestFacts(r),
-		Code:    &policies.Code{Purpose: p.Purpose, Channel: "totp", SentAt: now.Unix(), Attempts: tries - 1},
-		Attempt: policies.CodeAttempt(ok)})
+		Code:    &policies.Code{Purpose: policyPurpose(p), Channel: "totp", SentAt: now.Unix(), Attempts: tries - 1},
+		Attempt: policies.CodeAttempt(ok)}
+	d := s.Policy.Decide(ctx, in)
 	if d.CountIPFailure {
 		if _, err := s.Hits.AddHit(ctx, facts.IPFailureKey(ip), s.Policy.IPFailureWindow(), now); err != nil {
 			return verified{}, web.Unavailable(fmt.Errorf("step-up verify: %w", err))
 		}
+	}
+	if d, err = s.settle(ctx, in, d, u, "totp"); err != nil {
+		return verified{}, err
 	}
 	if !d.Allow {
 		s.Log.InfoContext(ctx, "step-up refused", "user_id", u.ID, "method", "totp", "reason", d.Reason, "policy_rev", d.Revision)
