@@ -267,20 +267,25 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 func geoipReloads(r *geoip.Reader) prometheus.Collector {
 	desc := prometheus.NewDesc("portcullis_geoip_reloads_total",
 		"GeoIP database reloads by result; a failed one keeps the loaded database.", []string{"result"}, nil)
-	return collectorFunc{desc, func(ch chan<- prometheus.Metric) {
+	return collectorFunc{descs: []*prometheus.Desc{desc}, collect: func(ch chan<- prometheus.Metric) {
 		st := r.ReloadStats()
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(st.Succeeded), "ok")
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(st.Failed), "failed")
 	}}
 }
 
-// collectorFunc is a prometheus.Collector of one description.
+// collectorFunc is a prometheus.Collector of the descriptions it lists,
+// whose metrics collect makes on each scrape.
 type collectorFunc struct {
-	desc    *prometheus.Desc
+	descs   []*prometheus.Desc
 	collect func(chan<- prometheus.Metric)
 }
 
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // newPhones builds the phone classifier: libphonenumber, and the carrier

@@ -75,7 +75,7 @@ func shadowMetrics(engine *policies.Engine) prometheus.Collector {
 	diffs := prometheus.NewDesc("portcullis_policy_shadow_differences_total",
 		"Decisions the shadow policy would have made differently, by point and the live and shadow reasons.",
 		[]string{"point", "live_reason", "shadow_reason"}, nil)
-	return multiCollector{descs: []*prometheus.Desc{decisions, diffs}, collect: func(ch chan<- prometheus.Metric) {
+	return collectorFunc{descs: []*prometheus.Desc{decisions, diffs}, collect: func(ch chan<- prometheus.Metric) {
 		st := engine.ShadowStats()
 		ch <- prometheus.MustNewConstMetric(decisions, prometheus.CounterValue, float64(st.Evaluated), "evaluated")
 		ch <- prometheus.MustNewConstMetric(decisions, prometheus.CounterValue, float64(st.Dropped), "dropped")
@@ -85,16 +85,3 @@ func shadowMetrics(engine *policies.Engine) prometheus.Collector {
 		}
 	}}
 }
-
-// multiCollector is a prometheus.Collector of several descriptions.
-type multiCollector struct {
-	descs   []*prometheus.Desc
-	collect func(chan<- prometheus.Metric)
-}
-
-func (c multiCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs {
-		ch <- d
-	}
-}
-func (c multiCollector) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
