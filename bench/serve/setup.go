@@ -33,7 +33,7 @@ const (
 	// host is every proxy's public name; /etc/hosts resolves it for wrk.
 	host     = "localhost"
 	username = "alice"
-	password = "bench-password-7f3a"
+	password = "harbour-lantern-7f3a-quill"
 	phone    = "+12015550123"
 
 	sessionCookie = "__Host-portcullis"
