@@ -54,7 +54,54 @@ type File struct {
 	// SupportPhone is the number people are told to call when they cannot
 	// go on online (a locked profile, codes that do not arrive).
 	SupportPhone string `yaml:"support_phone"`
-	Log          Log    `yaml:"log"`
+	// Directory is where customer records come from, for creating a
+	// profile, recovering a username or password and adding an account.
+	// Unset, those are not offered online and their pages say so.
+	Directory Directory `yaml:"directory"`
+	// Brand is the bank's look on every page.
+	Brand Brand `yaml:"brand"`
+	// ThemeDir is an operator's theme: templates/*.html replace the
+	// built-in page templates of the same name, static/ adds to or
+	// replaces the style sheet and images.
+	ThemeDir string `yaml:"theme_dir"`
+	Log      Log    `yaml:"log"`
+}
+
+// Directory configures the customer records: a file (JSON or CSV) or an
+// HTTP lookup, never both. See docs/directory.md.
+type Directory struct {
+	// File is a customer file, .json or .csv.
+	File string `yaml:"file"`
+	// URL is the HTTP directory's base URL (https, or http to loopback).
+	URL string `yaml:"url"`
+	// TokenFile holds the bearer token sent to URL (mode 0600 or
+	// stricter); required with URL.
+	TokenFile string `yaml:"token_file"`
+	// CAFile is a PEM file of the authorities URL's certificate is
+	// checked against instead of the system's.
+	CAFile string `yaml:"ca_file"`
+	// Timeout bounds one lookup; default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Brand is the bank's name, logo and colours on the pages.
+type Brand struct {
+	// Name is shown at the top of every page; default organisation.
+	Name string `yaml:"name"`
+	// Logo is an image file (.svg, .png, .jpg, .webp, .gif) of at most
+	// 256 KiB shown beside the name.
+	Logo   string      `yaml:"logo"`
+	Colors BrandColors `yaml:"colors"`
+}
+
+// BrandColors override the pages' colours, each "#rrggbb".
+type BrandColors struct {
+	Accent     string `yaml:"accent"`
+	Ink        string `yaml:"ink"`
+	Page       string `yaml:"page"`
+	Card       string `yaml:"card"`
+	Bad        string `yaml:"bad"`
+	ButtonText string `yaml:"button_text"`
 }
 
 // Policies says where the Rego policies come from.
@@ -772,7 +819,8 @@ func parse(data []byte, base string) (*File, []Problem) {
 	}
 	for _, p := range append([]*string{&f.GeoIP.AnonymousIP, &f.GeoIP.Country, &f.Policies.Dir, &f.Policies.DecisionLog,
 		&f.Policies.Bundle, &f.Policies.BundlePublicKey, &f.Policies.ShadowDir, &f.Policies.ShadowBundle,
-		&f.Phone.CarrierLookup.SecretFile, &f.Password.Blocklist}, f.Delivery.secretFiles()...) {
+		&f.Phone.CarrierLookup.SecretFile, &f.Password.Blocklist, &f.Directory.File, &f.Directory.TokenFile,
+		&f.Directory.CAFile, &f.Brand.Logo, &f.ThemeDir}, f.Delivery.secretFiles()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -944,6 +992,8 @@ func (f *File) validate() []Problem {
 			add("password.blocklist", "%v", err)
 		}
 	}
+	ps = append(ps, f.Directory.validate()...)
+	ps = append(ps, f.validateTheme()...)
 	if cl := f.Phone.CarrierLookup; cl.URL != "" {
 		if cl.Field == "" {
 			add("phone.carrier_lookup.field", "is required with phone.carrier_lookup.url")

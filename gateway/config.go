@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/credential"
+	"github.com/portcullis/portcullis/gateway/web"
 )
 
 // Config is the gateway's behaviour, already parsed; the config package turns
@@ -45,6 +46,10 @@ type Config struct {
 	// SupportPhone is the number people are told to call when they cannot
 	// go on online; empty leaves it out of messages.
 	SupportPhone string
+	// Theme is the pages' look: the bank's name, logo and colours, and an
+	// operator's directory of templates and static files; the zero Theme
+	// is the built-in pages without a brand.
+	Theme web.Theme
 	// PublicPort is the port browsers reach the gateway on when something
 	// in front of it listens on another port than the gateway sees in the
 	// Host header; 0 means the port of each request's Host. Return targets

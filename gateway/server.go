@@ -217,6 +217,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.site = web.NewSite(web.SiteConfig{Hosts: hosts, LoginHost: cfg.LoginHost, PublicPort: cfg.PublicPort,
 		TrustedProxies: cfg.TrustedProxies, SupportPhone: cfg.SupportPhone}, deps.Logger, deps.Rand)
+	if err := s.site.UseTheme(cfg.Theme); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	s.sessions = session.New(session.Deps{Sessions: deps.Sessions, Records: deps.Records, Users: deps.Users,
 		IdleTimeout: cfg.Session.IdleTimeout, Log: deps.Logger, Now: deps.Now, Rand: deps.Rand})
 	s.assertions = expirable.NewLRU[string, string](10000, nil, cfg.AssertionTTL/2)

@@ -53,6 +53,7 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	products := fs.String("products", "", "comma-separated route names the customer holds (add)")
 	phoneNumber := fs.String("phone", "", "security phone, where codes go; read in phone.default_region unless it starts with + (add, phone)")
 	email := fs.String("email", "", "email address, where notices go (add)")
+	customerID := fs.String("customer-id", "", "the bank's customer ID, linking the profile to its directory record (add)")
 	cfg, db, err := openConfigStore(ctx, fs, args[2:])
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 		u, err := addUser(ctx, db, hasher, engine.PasswordRules(), checker, phones, newUser{username: *username, name: *display, password: password,
-			products: splitList(*products), phone: *phoneNumber, email: *email}, time.Now())
+			products: splitList(*products), phone: *phoneNumber, email: *email, customerID: *customerID}, time.Now())
 		if err != nil {
 			return err
 		}
@@ -164,6 +165,8 @@ type newUser struct {
 	username, name, password string
 	products                 []string
 	phone, email             string
+	// customerID links the profile to its customer record ("" for none).
+	customerID string
 }
 
 func splitList(s string) []string {
@@ -241,7 +244,8 @@ func addUser(ctx context.Context, users interface {
 		return store.User{}, err
 	}
 	u := store.User{ID: "u_" + hex.EncodeToString(id), Username: name, DisplayName: nu.name,
-		PasswordHash: hash, Products: nu.products, SecurityPhone: phone, Email: email, CreatedAt: now, UpdatedAt: now}
+		PasswordHash: hash, Products: nu.products, SecurityPhone: phone, Email: email, CustomerID: nu.customerID,
+		CreatedAt: now, UpdatedAt: now}
 	if err := users.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return store.User{}, fmt.Errorf("username %q is taken", name)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portcullis/portcullis/plugins/directory"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -90,5 +92,53 @@ func TestCheckNamesSyntaxErrorLine(t *testing.T) {
 	want := path + ":6: not valid YAML: did not find expected '-' indicator\n"
 	if got != want {
 		t.Fatalf("check:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestCheckDirectory: check opens the customer directory as serve does, so
+// a customer file with a bad record, a token file others can read and a
+// plain-http URL to another host are reported before serve is started, and
+// a good file passes.
+func TestCheckDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for name, f := range map[string]struct {
+		data []byte
+		mode os.FileMode
+	}{
+		"customers.json": {directory.SampleJSON(), 0o600},
+		"broken.json":    {[]byte(`{"customers": [{"customer_id": "c1"}]}`), 0o600},
+		"token":          {[]byte("s3cret-token\n"), 0o600},
+		"open-token":     {[]byte("s3cret-token\n"), 0o644},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), f.data, f.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, name), f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const head = "geoip: {allow_missing: true}\nroutes: [{name: a, host: a.example, upstream: 'http://127.0.0.1:1'}]\n"
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"a good file", "directory: {file: customers.json}\n", ""},
+		{"a bad record", "directory: {file: broken.json}\n", "directory: broken.json: "},
+		{"a token others can read", "directory: {url: 'https://dir.example', token_file: open-token}\n", "directory: "},
+		{"plain http to another host", "directory: {url: 'http://dir.example', token_file: token}\n", "directory: url: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "portcullis.yaml")
+			if err := os.WriteFile(path, []byte(head+tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "" {
+				var out, errs bytes.Buffer
+				if err := run(t.Context(), []string{"check", "--config", path}, nil, &out, &errs); err != nil {
+					t.Fatalf("check: %v\n%s", err, errs.String())
+				}
+				return
+			}
+			if got := check(t, path); !strings.Contains(got, tc.want) {
+				t.Errorf("check said:\n%s\nwant %q", got, tc.want)
+			}
+		})
 	}
 }

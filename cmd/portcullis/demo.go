@@ -19,6 +19,7 @@ import (
 	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway/store"
+	"github.com/portcullis/portcullis/plugins/directory"
 	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 	"github.com/portcullis/portcullis/sampleapp"
 )
@@ -30,11 +31,11 @@ import (
 // which the policies send no code to.
 var demoCustomers = []newUser{
 	{username: "alice", name: "Alice Liddell", password: "wonderland-demo-42", products: []string{"savings", "carloans"},
-		phone: "+1 201-555-0123"},
+		phone: "+1 201-555-0123", customerID: "c1001"},
 	{username: "bob", name: "Bob Cratchit", password: "counting-house-42", products: []string{"savings"},
-		phone: "+44 56 1234 5678"},
+		phone: "+44 56 1234 5678", customerID: "c1002"},
 	{username: "carol", name: "Carol Danvers", password: "higher-further-42", products: []string{"carloans"},
-		phone: "+1 201-555-0147"},
+		phone: "+1 201-555-0147", customerID: "c1003"},
 }
 
 // demoApps are the sample legacy apps, each on its own host.
@@ -78,6 +79,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := geoiptest.Generate(dir); err != nil {
 		return fmt.Errorf("demo geoip database: %w", err)
 	}
+	if err := writeDemoFiles(dir); err != nil {
+		return err
+	}
 	cfg, err := config.Parse([]byte(demoConfig(dir, *addr, *admin, appLns)))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -120,6 +124,13 @@ tls:
   mode: internal
 login_host: %s
 support_phone: 1-800-555-0100
+organisation: Example Bank
+directory:
+  file: %q
+brand:
+  name: Example Bank
+  logo: %q
+  colors: { accent: "#0b5d3b", page: "#eef3f0" }
 geoip:
   anonymous_ip: %q
   country: %q
@@ -133,12 +144,45 @@ log:
   level: info
   format: text
 routes:
-`, dir, addr, admin, demoLoginHost, filepath.Join(dir, geoiptest.AnonymousIPFile), filepath.Join(dir, geoiptest.CountryFile),
+`, dir, addr, admin, demoLoginHost, filepath.Join(dir, demoCustomersFile), filepath.Join(dir, demoLogoFile), filepath.Join(dir, geoiptest.AnonymousIPFile), filepath.Join(dir, geoiptest.CountryFile),
 		filepath.Join(dir, "decisions.jsonl"))
 	for i, da := range demoApps {
 		c += fmt.Sprintf("  - name: %s\n    host: %s\n    upstream: http://%s\n", da.route, da.host, appLns[i].Addr())
 	}
 	return c
+}
+
+// The demo's customer records (the directory's sample file) and logo, written
+// into the data directory so that an operator can read and edit them.
+const (
+	demoCustomersFile = "customers.json"
+	demoLogoFile      = "logo.svg"
+)
+
+// demoLogo is the sample bank's logo.
+const demoLogo = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32" width="32" height="32">` +
+	`<rect width="32" height="32" rx="6" fill="#0b5d3b"/>` +
+	`<path d="M6 13h20L16 6zM8 15h3v9H8zm6.5 0h3v9h-3zM21 15h3v9h-3zM6 26h20v2H6z" fill="#fff"/></svg>
+`
+
+// writeDemoFiles writes the sample customer file and logo into dir when
+// they are not there, leaving an operator's edits alone.
+func writeDemoFiles(dir string) error {
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{demoCustomersFile, directory.SampleJSON()}, {demoLogoFile, []byte(demoLogo)}} {
+		path := filepath.Join(dir, f.name)
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		// The customer file holds identity data, fake as it is here: owner
+		// only, as a real one must be.
+		if err := os.WriteFile(path, f.data, 0o600); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	return nil
 }
 
 func seedCustomers(ctx context.Context, a *app, logger *slog.Logger) error {
@@ -238,6 +282,16 @@ Portcullis demo is running.
          -H 'Content-Type: application/json' -d '{"username":"alice","password":"wonderland-demo-42"}' \
          https://bank.localhost%[2]s/.portcullis/api/v1/login
 
-  State (SQLite store, local CA, outbox.jsonl, decisions.jsonl) is kept in %[1]s/. Ctrl-C stops.
+  Create a profile for a customer who holds an account but has never signed in: open
+    https://login.localhost%[2]s/.portcullis/enroll   (or "Create a profile" on the sign-in page)
+  and give Dorothy Gale's details from %[1]s/customers.json: last name Gale, last 4 of SSN 0004,
+  date of birth 08/25/1939, account 1000000004; then a username, a password and a security
+  phone such as +1 201-555-0199, and the code from the outbox. Jay Gatsby's car loan (Gatsby,
+  0007, 04/10/1922, VIN 1FAKE000000000007) is paid in full, so it can't make a profile.
+  Forgot username and Forgot password on the sign-in page work the same way, with codes in the
+  outbox; a password recovery also unlocks a profile locked by five wrong passwords.
+
+  State (SQLite store, local CA, customers.json, outbox.jsonl, decisions.jsonl) is kept in
+  %[1]s/. Ctrl-C stops.
 `, rel, port, p)
 }

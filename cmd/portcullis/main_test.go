@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -209,6 +210,51 @@ func TestDemo(t *testing.T) {
 	}
 	if _, err := outbox.Last(outboxPath, outbox.Filter{Purpose: notify.PurposeLogin, To: "+445612345678"}); !errors.Is(err, outbox.ErrNoMessage) {
 		t.Fatalf("a code went to bob's VoIP number: %v", err)
+	}
+
+	// The README's profile creation for Dorothy Gale, from the demo's
+	// customer file, through the API.
+	dorothyJar, _ := cookiejar.New(nil)
+	dorothy := *client
+	dorothy.Jar = dorothyJar
+	for _, step := range []struct{ path, body, status string }{
+		{"enroll/identify", `{"last_name":"Gale","tax_id_last4":"0004","date_of_birth":"08/25/1939","account_number":"1000000004"}`, "enrol_credentials"},
+		{"enroll/credentials", `{"username":"dorothy","password":"yellow brick road to emerald city","consent":true,"consent_version":"edelivery-2026-01"}`, "enrol_phone"},
+		{"enroll/phone", `{"phone":"+1 201-555-0199","method":"sms"}`, "code_sent"},
+	} {
+		if c, a := api(&dorothy, step.path, step.body); c != http.StatusOK || a.Status != step.status {
+			t.Fatalf("%s: %d %+v, want %s", step.path, c, a, step.status)
+		}
+	}
+	msg, err = outbox.Last(outboxPath, outbox.Filter{Purpose: "enrol", To: "+12015550199"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, _ = strings.Cut(msg.Text, " ")
+	if c, a := api(&dorothy, "enroll/verify", `{"code":"`+code+`"}`); c != http.StatusCreated || a.Status != "enrolled" {
+		t.Fatalf("enroll/verify: %d %+v, want 201 enrolled", c, a)
+	}
+	if c, a := api(&dorothy, "login", `{"username":"dorothy","password":"yellow brick road to emerald city"}`); c != http.StatusForbidden ||
+		a.Status != "step_up_required" {
+		t.Fatalf("dorothy's first login: %d %+v, want step_up_required", c, a)
+	}
+	// The bank's brand on the pages, and its logo.
+	resp, err = client.Get("https://login.localhost:" + port + "/.portcullis/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "Example Bank") || !strings.Contains(string(page), "/.portcullis/static/brand/logo") {
+		t.Errorf("the sign-in page does not show the demo's brand:\n%s", page)
+	}
+	resp, err = client.Get("https://login.localhost:" + port + "/.portcullis/static/brand/logo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("the demo's logo: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 
 	// The demo's GeoIP database flags 127.0.0.2 as an anonymous VPN.

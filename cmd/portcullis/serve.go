@@ -58,9 +58,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	if _, err := parseConfigFlag(fs, args); err != nil {
+	cfg, err := parseConfigFlag(fs, args)
+	if err != nil {
 		return err
 	}
+	// What only the plugins check: the customer file's records.
+	_, closeDir, err := openDirectory(cfg.Directory, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return fmt.Errorf("%s: %w", fs.Lookup("config").Value, err)
+	}
+	closeDir()
 	fmt.Fprintf(stdout, "%s: ok\n", fs.Lookup("config").Value)
 	return nil
 }
@@ -121,13 +128,18 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go runShadow(ctx, engine, cfg, logger, hup)
+	dir, closeDir, err := openDirectory(cfg.Directory, logger)
+	if err != nil {
+		return err
+	}
+	defer closeDir()
+	go runShadow(ctx, engine, cfg, logger, hup, func() { reloadDirectory(dir, logger) })
 	codeKey, err := loadCodeKey(cfg.CodeKeyPath())
 	if err != nil {
 		return err
 	}
 	deps := gateway.Deps{Users: db, Hits: db, Sessions: db, Records: db, Devices: db, Factors: db,
-		CodeKey: codeKey, Signer: signer, Policy: engine, Logger: logger}
+		CodeKey: codeKey, Signer: signer, Policy: engine, Directory: dir, Logger: logger}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		shadowMetrics(engine))
@@ -157,6 +169,9 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		go engine.Watch(ctx, time.Second)
 	}
 	gcfg := cfg.Gateway()
+	if gcfg.Theme, err = cfg.Theme(); err != nil {
+		return err
+	}
 	srv, err := gateway.New(gcfg, deps)
 	if err != nil {
 		return err

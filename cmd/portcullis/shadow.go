@@ -32,10 +32,12 @@ func applyShadow(ctx context.Context, engine *policies.Engine, c config.Policies
 
 // runShadow keeps the shadow evaluation as the configuration file says:
 // it reloads the shadow policies every second while shadow is on, and on
-// SIGHUP (a value on hup) re-reads the file's policies.shadow_dir and shadow_bundle and
-// turns shadow on, off or to another candidate. Nothing else in the file is
-// applied without a restart; a file that does not load changes nothing.
-func runShadow(ctx context.Context, engine *policies.Engine, cfg *config.File, logger *slog.Logger, hup <-chan os.Signal) {
+// SIGHUP (a value on hup) calls onHUP (the customer directory re-reads its
+// file or token), then re-reads the file's policies.shadow_dir and
+// shadow_bundle and turns shadow on, off or to another candidate. Nothing
+// else in the file is applied without a restart; a file that does not load
+// changes nothing.
+func runShadow(ctx context.Context, engine *policies.Engine, cfg *config.File, logger *slog.Logger, hup <-chan os.Signal, onHUP func()) {
 	current := cfg.Policies
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -46,6 +48,9 @@ func runShadow(ctx context.Context, engine *policies.Engine, cfg *config.File, l
 		case <-tick.C:
 			_ = engine.ReloadShadow(ctx) // a failure is logged by the engine
 		case <-hup:
+			if onHUP != nil {
+				onHUP()
+			}
 			if cfg.Source == "" {
 				continue
 			}

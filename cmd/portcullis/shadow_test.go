@@ -52,7 +52,7 @@ func TestShadowFollowsTheConfigurationOnSIGHUP(t *testing.T) {
 	hup := make(chan os.Signal, 1)
 	done := make(chan struct{})
 	go func() {
-		runShadow(ctx, engine, cfg, slog.New(slog.DiscardHandler), hup)
+		runShadow(ctx, engine, cfg, slog.New(slog.DiscardHandler), hup, nil)
 		close(done)
 	}()
 	vpn := policies.Input{Point: policies.PointLogin, Client: policies.Client{IP: "203.0.113.9",

@@ -96,7 +96,8 @@ func (s *Room) showSettings(w http.ResponseWriter, r *http.Request, id session.I
 		phone = f.Masked
 	}
 	s.Site.Render(w, r, status, "settings", web.PageData{Title: "Security settings", CSRF: token, Error: errMsg, Message: msg,
-		Devices: devices, Factors: factors, Phone: phone, Sessions: sessions, Username: id.User.Username})
+		Devices: devices, Factors: factors, Phone: phone, Sessions: sessions, Username: id.User.Username,
+		Products: id.User.Products})
 	return nil
 }
 

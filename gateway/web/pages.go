@@ -48,6 +48,9 @@ type PageData struct {
 	Factors []Item
 	// Sessions are the settings page's signed-in sessions (ID is a
 	// session's handle, never its ID).
+	// Products are the products (routes) the settings page's profile
+	// reaches.
+	Products []string
 	Sessions []Item
 	// Phone is the security phone, masked.
 	Phone string

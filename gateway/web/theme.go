@@ -107,6 +107,17 @@ func (b Brand) css() []byte {
 // site's Brand; each Site binds its own (see Site.bind).
 var themeFuncs = template.FuncMap{"brand": func() Brand { return Brand{} }}
 
+// CheckBrand reports what is wrong with b, all at once: colours that are
+// not #rrggbb, a logo too large or not an image, a logo without a name.
+func CheckBrand(b Brand) error { return b.check() }
+
+// CheckTheme reports whether t's templates parse over the built-in pages,
+// as UseTheme will parse them.
+func CheckTheme(t Theme) error {
+	_, err := bind(basePages, t)
+	return err
+}
+
 // UseTheme gives the site's pages t's brand and templates. A template in
 // the theme directory that does not parse, a brand that does not check,
 // are errors, and the site keeps its pages.
