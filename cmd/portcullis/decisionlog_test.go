@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestBufferedDecisionLog(t *testing.T) {
@@ -163,4 +165,76 @@ func TestDecisionLogRotatesConcurrently(t *testing.T) {
 	if len(seen) != writers*perWriter {
 		t.Fatalf("%d lines found, want %d", len(seen), writers*perWriter)
 	}
+}
+
+// A decision never waits for the disk: with the writer stalled, writes
+// return at once, and past the bounded queue whole batches are dropped,
+// counted and warned about. Every line is either in the file or counted.
+func TestDecisionLogDropsWhenTheDiskStalls(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "decisions.jsonl")
+	var logs syncBuffer
+	b := newBufferedLog(path, 0, 1, slog.New(slog.NewTextHandler(&logs, nil)))
+	stalled, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b.beforeWrite = func() {
+		once.Do(func() { close(stalled) })
+		<-release
+	}
+	if err := b.start(); err != nil {
+		t.Fatal(err)
+	}
+	line := []byte("{\"pad\":\"" + strings.Repeat("z", 1000) + "\"}\n")
+	// Enough lines to fill the batch the writer holds, the queue behind
+	// it and some more.
+	total := (decisionLogQueue + 8) * (decisionLogBatch/len(line) + 1)
+	wrote := make(chan error, 1)
+	go func() {
+		for range total {
+			if _, err := b.Write(line); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("writes blocked behind a stalled disk")
+	}
+	<-stalled
+	if b.Dropped() == 0 {
+		t.Fatal("no line dropped with the writer stalled and the queue full")
+	}
+	close(release)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := uint64(lines(t, path)) + b.Dropped(); got != uint64(total) {
+		t.Fatalf("%d lines on disk + %d dropped = %d, want %d", lines(t, path), b.Dropped(), got, total)
+	}
+	if got := counterValue(t, decisionLogDrops(b)); got != float64(b.Dropped()) {
+		t.Errorf("portcullis_decision_log_dropped_total = %v, want %d", got, b.Dropped())
+	}
+	if got := counterValue(t, decisionLogDrops(nil)); got != 0 {
+		t.Errorf("without a decision log the drop counter is %v", got)
+	}
+	if !strings.Contains(logs.String(), "decision log lines dropped") || !strings.Contains(logs.String(), fmt.Sprintf("dropped_total=%d", b.Dropped())) {
+		t.Errorf("no warning with the dropped count:\n%s", logs.String())
+	}
+}
+
+// counterValue is the value of the one counter c collects.
+func counterValue(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 || len(mfs[0].Metric) != 1 {
+		t.Fatalf("gathered %v, %v: want one counter", mfs, err)
+	}
+	return mfs[0].Metric[0].GetCounter().GetValue()
 }

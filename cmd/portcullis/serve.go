@@ -116,11 +116,11 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
-	engine, closeLog, err := newPolicyEngine(ctx, cfg.Policies, logger)
+	engine, dlog, err := newLoggingPolicyEngine(ctx, cfg.Policies, logger)
 	if err != nil {
 		return err
 	}
-	defer closeLog()
+	defer dlog.Close()
 	if err := applyShadow(ctx, engine, cfg.Policies); err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		CodeKey: codeKey, Signer: signer, Policy: engine, Directory: dir, Logger: logger}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		shadowMetrics(engine))
+		shadowMetrics(engine), decisionLogDrops(dlog))
 	if cfg.GeoIP.AnonymousIP != "" {
 		reader, err := geoip.Open(geoip.Config{AnonymousIPPath: cfg.GeoIP.AnonymousIP, CountryPath: cfg.GeoIP.Country, Logger: logger})
 		if err != nil {
@@ -457,30 +457,49 @@ func checkSecretFiles(cfg *config.File, logger *slog.Logger) error {
 // newPolicyEngine loads the policies, with a decision log file when one is
 // configured. The returned func closes the log.
 func newPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger) (*policies.Engine, func(), error) {
+	engine, dlog, err := newLoggingPolicyEngine(ctx, c, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return engine, func() { dlog.Close() }, nil
+}
+
+// newLoggingPolicyEngine loads the policies, with the decision log file
+// when one is configured (else the log is nil, and closing it does
+// nothing).
+func newLoggingPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger) (*policies.Engine, *bufferedLog, error) {
 	pc, err := policySource(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	pc.Logger = logger
-	closeLog := func() {}
+	var dlog *bufferedLog
 	if c.DecisionLog != "" {
 		maxSize, err := c.DecisionLogMaxBytes()
 		if err != nil {
 			return nil, nil, fmt.Errorf("decision log: %w", err)
 		}
-		buffered, err := openDecisionLog(c.DecisionLog, maxSize, c.DecisionLogMaxFiles, logger)
-		if err != nil {
+		if dlog, err = openDecisionLog(c.DecisionLog, maxSize, c.DecisionLogMaxFiles, logger); err != nil {
 			return nil, nil, err
 		}
-		pc.DecisionLog = buffered
-		closeLog = func() { buffered.Close() }
+		pc.DecisionLog = dlog
 	}
 	engine, err := policies.New(ctx, pc)
 	if err != nil {
-		closeLog()
+		dlog.Close()
 		return nil, nil, err
 	}
-	return engine, closeLog, nil
+	return engine, dlog, nil
+}
+
+// decisionLogDrops counts the decision log lines dropped because the file
+// could not keep up (always 0 without a decision log).
+func decisionLogDrops(dlog *bufferedLog) prometheus.Collector {
+	desc := prometheus.NewDesc("portcullis_decision_log_dropped_total",
+		"Decision log lines dropped because the log file could not keep up; each drop is also logged as a warning.", nil, nil)
+	return collectorFunc{descs: []*prometheus.Desc{desc}, collect: func(ch chan<- prometheus.Metric) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(dlog.Dropped()))
+	}}
 }
 
 // every calls f each interval until ctx ends.
