@@ -52,6 +52,8 @@ type Config struct {
 	// AccessCacheSize bounds the access decision cache; 0 means 10,000
 	// entries and a negative value disables the cache.
 	AccessCacheSize int
+	// Observer, when set, is told of every decision and reload.
+	Observer Observer
 }
 
 // Engine evaluates the policies. It is safe for concurrent use; Reload and
@@ -77,6 +79,7 @@ type Engine struct {
 	logMu      sync.Mutex
 	log        io.Writer
 	instanceID string // labels.id of the decision log lines
+	observer   Observer
 }
 
 // New loads and compiles the policies and prepares one query per decision
@@ -84,10 +87,11 @@ type Engine struct {
 // decision rule, or when the data's settings are malformed.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
-		logger: cfg.Logger,
-		now:    cfg.Now,
-		log:    cfg.DecisionLog,
-		origin: "embedded",
+		logger:   cfg.Logger,
+		now:      cfg.Now,
+		log:      cfg.DecisionLog,
+		observer: cfg.Observer,
+		origin:   "embedded",
 	}
 	if e.log != nil {
 		e.instanceID = newDecisionID()
@@ -222,6 +226,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 	src, err := e.read(false)
 	if err != nil {
 		e.logger.Error("policy reload failed", "source", e.origin, "error", err)
+		e.reloaded(false)
 		return fmt.Errorf("policies: reload: %w", err)
 	}
 	return e.reload(ctx, src)
@@ -239,6 +244,7 @@ func (e *Engine) reload(ctx context.Context, src *sources) error {
 		e.lastFailed = src.revision
 		e.logger.Error("policy reload failed", "source", e.origin, "policy_rev", src.revision,
 			"serving_rev", old.revision, "error", err)
+		e.reloaded(false)
 		return fmt.Errorf("policies: reload %s: %w", e.origin, err)
 	}
 	e.lastFailed = ""
@@ -249,6 +255,7 @@ func (e *Engine) reload(ctx context.Context, src *sources) error {
 		e.cache.Purge()
 	}
 	e.logger.Info("policies reloaded", "source", e.origin, "policy_rev", set.revision, "previous_rev", old.revision)
+	e.reloaded(true)
 	return nil
 }
 
@@ -291,6 +298,7 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 			wait = min(wait*2, ceiling)
 			e.logger.Error("policy watch failed", "source", e.origin, "failures", failures,
 				"retry_in", wait.String(), "error", err)
+			e.reloaded(false)
 			t.Reset(wait)
 			continue
 		}
@@ -317,7 +325,7 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 	set := e.current.Load()
 	var start time.Time
-	if e.log != nil {
+	if e.log != nil || e.observer != nil {
 		start = time.Now()
 	}
 	abandoned := false
@@ -330,6 +338,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 		if e.log != nil && !abandoned {
 			d.DecisionID = newDecisionID()
 			e.writeDecision(in, d, time.Since(start))
+		}
+		if e.observer != nil && !abandoned {
+			e.observer.Decided(in, d, time.Since(start))
 		}
 		if !abandoned {
 			e.offerShadow(in, d)

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/plugins/geoip"
+	"github.com/portcullis/portcullis/policies"
 )
 
 func TestGeoIPReloadsAreCounted(t *testing.T) {
@@ -94,3 +101,89 @@ func TestRequestsAreCountedByStatus(t *testing.T) {
 		t.Errorf("requests by code = %v, want %v", got, want)
 	}
 }
+
+// The policy metrics count each decision by point, result and reason, and
+// the sign-in views: a VPN refusal, a fifth wrong password that locks, a
+// sign-in that needs a step-up, one from a registered device, a code the
+// policy will not send to a VoIP number.
+func TestPolicyDecisionsAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	engine, _, err := newLoggingPolicyEngine(t.Context(), config.Policies{}, slog.New(slog.DiscardHandler), newPolicyMetrics(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"vpn_login", "fifth_wrong_password", "new_device_login_password",
+		"registered_device_login_password", "voip_send_code", "clean_login"} {
+		raw, err := os.ReadFile(filepath.Join("../../testdata/policies", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var in policies.Input
+		if err := json.Unmarshal(raw, &in); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		engine.Decide(t.Context(), in)
+	}
+	got := gatherCounters(t, reg)
+	for metric, want := range map[string]float64{
+		"portcullis_policy_decisions_total{login,ip_anonymous_vpn,deny}": 1,
+		"portcullis_policy_decisions_total{login,ok,allow}":              1,
+		"portcullis_logins_total{denied,ip_anonymous_vpn}":               1,
+		"portcullis_logins_total{denied,bad_credentials}":                1,
+		"portcullis_logins_total{step_up_required,step_up_required}":     1,
+		"portcullis_logins_total{signed_in,ok}":                          1,
+		"portcullis_lockouts_total{}":                                    1,
+		"portcullis_code_sends_refused_total{phone_voip}":                1,
+		"portcullis_policy_reloads_total{ok}":                            0,
+	} {
+		if got[metric] != want {
+			t.Errorf("%s = %v, want %v", metric, got[metric], want)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "portcullis_policy_evaluation_seconds" {
+			continue
+		}
+		var n uint64
+		for _, m := range f.GetMetric() {
+			n += m.GetHistogram().GetSampleCount()
+		}
+		if n != 6 {
+			t.Errorf("%d decisions timed, want 6", n)
+		}
+	}
+}
+
+// Every message handed to a provider is counted by channel and purpose, and
+// one it refuses as a delivery failure.
+func TestMessagesAreCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := newCountingSender(notify.Router{notify.SMS: senderFunc(func(context.Context, notify.Message) error { return nil }),
+		notify.Voice: senderFunc(func(context.Context, notify.Message) error { return errors.New("provider down") })}, reg)
+	s.Send(t.Context(), notify.Message{Channel: notify.SMS, Purpose: notify.PurposeLogin})
+	s.Send(t.Context(), notify.Message{Channel: notify.SMS, Purpose: notify.PurposeNotice})
+	if err := s.Send(t.Context(), notify.Message{Channel: notify.Voice, Purpose: notify.PurposeLogin}); err == nil {
+		t.Error("a failed send was reported as sent")
+	}
+	s.Send(t.Context(), notify.Message{Channel: "pigeon", Purpose: "whatever"})
+	got := gatherCounters(t, reg)
+	for metric, want := range map[string]float64{
+		"portcullis_messages_sent_total{sms,login}":         1,
+		"portcullis_messages_sent_total{sms,notice}":        1,
+		"portcullis_message_delivery_failures_total{voice}": 1,
+		"portcullis_message_delivery_failures_total{other}": 1,
+		"portcullis_messages_sent_total{voice,login}":       0,
+	} {
+		if got[metric] != want {
+			t.Errorf("%s = %v, want %v", metric, got[metric], want)
+		}
+	}
+}
+
+type senderFunc func(context.Context, notify.Message) error
+
+func (f senderFunc) Send(ctx context.Context, m notify.Message) error { return f(ctx, m) }

@@ -116,7 +116,8 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
-	engine, dlog, err := newLoggingPolicyEngine(ctx, cfg.Policies, logger)
+	reg := prometheus.NewRegistry()
+	engine, dlog, err := newLoggingPolicyEngine(ctx, cfg.Policies, logger, newPolicyMetrics(reg))
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,6 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	}
 	deps := gateway.Deps{Users: db, Hits: db, Sessions: db, Records: db, Devices: db, Factors: db,
 		CodeKey: codeKey, Signer: signer, Policy: engine, Directory: dir, Logger: logger}
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		shadowMetrics(engine), decisionLogDrops(dlog))
 	if cfg.GeoIP.AnonymousIP != "" {
@@ -164,7 +164,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	if err != nil {
 		return err
 	}
-	deps.Sender = sender
+	deps.Sender = newCountingSender(sender, reg)
 	if watchesPolicies(cfg.Policies) {
 		go engine.Watch(ctx, time.Second)
 	}
@@ -457,7 +457,7 @@ func checkSecretFiles(cfg *config.File, logger *slog.Logger) error {
 // newPolicyEngine loads the policies, with a decision log file when one is
 // configured. The returned func closes the log.
 func newPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger) (*policies.Engine, func(), error) {
-	engine, dlog, err := newLoggingPolicyEngine(ctx, c, logger)
+	engine, dlog, err := newLoggingPolicyEngine(ctx, c, logger, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -466,13 +466,13 @@ func newPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger
 
 // newLoggingPolicyEngine loads the policies, with the decision log file
 // when one is configured (else the log is nil, and closing it does
-// nothing).
-func newLoggingPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger) (*policies.Engine, *bufferedLog, error) {
+// nothing) and obs, if not nil, told of every decision.
+func newLoggingPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger, obs policies.Observer) (*policies.Engine, *bufferedLog, error) {
 	pc, err := policySource(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	pc.Logger = logger
+	pc.Logger, pc.Observer = logger, obs
 	var dlog *bufferedLog
 	if c.DecisionLog != "" {
 		maxSize, err := c.DecisionLogMaxBytes()
