@@ -567,7 +567,7 @@ func adminHandler(reg *prometheus.Registry, db store.Upkeep, profiler bool) http
 // instrument counts requests and their durations by status code. Each
 // code's observer is bound once, at its first use, so that a request pays
 // no label lookup.
-func instrument(reg *prometheus.Registry, next http.Handler) http.Handler {
+func instrument(reg prometheus.Registerer, next http.Handler) http.Handler {
 	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "portcullis_http_request_duration_seconds", Help: "Time to serve a request, by status code.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
