@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
 )
 
 // TestDirectoryAndBrand: the customer directory's settings, the brand and

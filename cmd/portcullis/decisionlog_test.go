@@ -227,7 +227,6 @@ func TestDecisionLogDropsWhenTheDiskStalls(t *testing.T) {
 	}
 }
 
-
 func dropCounter(t *testing.T, b *bufferedLog) float64 {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(decisionLogDrops(b))
