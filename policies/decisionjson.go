@@ -37,6 +37,10 @@ func (l *decisionLine) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(l.Portcullis.Format), 10)
 	b = append(b, `,"point":`...)
 	b = appendString(b, string(l.Portcullis.Point))
+	if l.Portcullis.UserID != "" {
+		b = append(b, `,"user_id":`...)
+		b = appendString(b, l.Portcullis.UserID)
+	}
 	if sh := l.Portcullis.Shadow; sh != nil {
 		b = append(b, `,"shadow":{"live_decision_id":`...)
 		b = appendString(b, sh.LiveDecisionID)
@@ -318,6 +322,9 @@ func (r *Recovery) appendJSON(b []byte) []byte {
 	b = appendString(b, r.Stage)
 	b = append(b, `,"identity_verified":`...)
 	b = strconv.AppendBool(b, r.IdentityVerified)
+	b = strconv.AppendBool(append(b, `,"questions_answered":`...), r.QuestionsAnswered)
+	b = strconv.AppendInt(append(b, `,"account_attempts":`...), int64(r.AccountAttempts), 10)
+	b = strconv.AppendInt(append(b, `,"address_attempts":`...), int64(r.AddressAttempts), 10)
 	if r.VerifiedBy != "" {
 		b = append(b, `,"verified_by":`...)
 		b = appendString(b, r.VerifiedBy)

@@ -128,7 +128,8 @@ func TestDecisionLineJSON(t *testing.T) {
 		}, ok},
 		{"recover identify", func(in *Input) {
 			in.Point = PointRecover
-			in.Recovery = &Recovery{Kind: "username", Stage: "identify", IdentityVerified: true}
+			in.Recovery = &Recovery{Kind: "username", Stage: "identify", IdentityVerified: true, QuestionsAnswered: true,
+				AccountAttempts: 2, AddressAttempts: 9}
 		}, loggedResult{Allow: true, Reason: "ok", StepUp: []string{"sms", "email"}}},
 		{"recover complete", func(in *Input) {
 			in.Point = PointRecover

@@ -52,6 +52,9 @@ type loggedMetrics struct {
 type loggedFormat struct {
 	Format int   `json:"format"`
 	Point  Point `json:"point"`
+	// UserID is the profile the decision is about, when the gateway knew
+	// one (Account.UserID).
+	UserID string `json:"user_id,omitempty"`
 	// Shadow marks a line written by shadow evaluation: the decision is the
 	// candidate policy's, never enforced, and replay skips the line.
 	Shadow *loggedShadow `json:"shadow,omitempty"`
@@ -128,7 +131,7 @@ func (e *Engine) writeLine(in Input, d Decision, took time.Duration, shadow *log
 		Result:     loggedResult{Allow: d.Allow, Reason: d.Reason, StepUp: d.StepUp, Lock: d.Lock, Notify: d.Notify},
 		Timestamp:  e.now().UTC().Format(time.RFC3339Nano),
 		Metrics:    loggedMetrics{EvalNS: took.Nanoseconds()},
-		Portcullis: loggedFormat{Format: DecisionLogFormat, Point: in.Point, Shadow: shadow},
+		Portcullis: loggedFormat{Format: DecisionLogFormat, Point: in.Point, UserID: in.Account.UserID, Shadow: shadow},
 	}
 	bp := decisionBufs.Get().(*[]byte)
 	b := line.appendJSON((*bp)[:0])

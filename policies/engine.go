@@ -322,7 +322,13 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 // in.Now is zero it is set from the clock; Client.AllowListed and
 // Request.PathClass are always set by the engine. With a decision log,
 // the decision carries the DecisionID of its line.
-func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
+func (e *Engine) Decide(ctx context.Context, in Input) Decision {
+	return e.decide(ctx, in, nil)
+}
+
+// decide is Decide, building the input document through shared when it is
+// set (a replay deciding one line with two policies).
+func (e *Engine) decide(ctx context.Context, in Input, shared *sharedDocument) (d Decision) {
 	set := e.current.Load()
 	var start time.Time
 	if e.log != nil || e.observer != nil {
@@ -351,7 +357,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 		abandoned = true
 		return e.abandon(ctx, set, &in)
 	}
-	d, err := e.evaluate(ctx, set, &in)
+	d, err := e.evaluate(ctx, set, &in, shared)
 	if err != nil {
 		if ctx.Err() != nil {
 			abandoned = true
@@ -365,11 +371,46 @@ func (e *Engine) Decide(ctx context.Context, in Input) (d Decision) {
 
 // evaluate decides a completed input with set: the access point through
 // the access cache, every other point by evaluating its decision rule.
-func (e *Engine) evaluate(ctx context.Context, set *policySet, in *Input) (Decision, error) {
+func (e *Engine) evaluate(ctx context.Context, set *policySet, in *Input, shared *sharedDocument) (Decision, error) {
 	if in.Point == PointAccess && in.Session != nil && set.route != nil && e.cache != nil {
 		return e.decideAccess(ctx, set, in)
 	}
-	return set.decide(ctx, in, nil)
+	pq, ok := set.queries[in.Point]
+	if !ok {
+		return Decision{}, fmt.Errorf("unknown decision point %q", in.Point)
+	}
+	return set.eval(ctx, pq, shared.document(in), nil)
+}
+
+// sharedDocument builds one input's document once for several engines.
+// Each engine completes the input with its own data (allow-listed
+// networks, sensitive paths, the clock when now is missing), so the
+// document is rebuilt only when an engine completes it otherwise than the
+// last. The zero value is ready; a nil one builds every time. It is not
+// safe for concurrent use.
+type sharedDocument struct {
+	built bool
+	key   completion
+	doc   ast.Value
+}
+
+// completion is what complete sets in an input.
+type completion struct {
+	now         int64
+	allowListed bool
+	ipUnknown   bool
+	pathClass   string
+}
+
+func (s *sharedDocument) document(in *Input) ast.Value {
+	if s == nil {
+		return in.value()
+	}
+	key := completion{now: in.Now, allowListed: in.Client.AllowListed, ipUnknown: in.Client.IPUnknown, pathClass: in.Request.PathClass}
+	if !s.built || s.key != key {
+		s.built, s.key, s.doc = true, key, in.value()
+	}
+	return s.doc
 }
 
 // abandon answers an evaluation whose request was cancelled (its client

@@ -9,8 +9,9 @@ import (
 // account or session methods differ in any field must not share a key, or
 // one could be answered with the other's decision.
 func TestFactsKeyCoversAccount(t *testing.T) {
-	if n := reflect.TypeFor[Account]().NumField(); n != 9 {
-		t.Fatalf("Account has %d fields; factsKey encodes 9: add the new one to it and to this test", n)
+	if n := reflect.TypeFor[Account]().NumField(); n != 10 {
+		t.Fatalf("Account has %d fields; factsKey encodes 9 and leaves out UserID, which the policy never sees: "+
+			"add the new one to it and to this test", n)
 	}
 	if n := reflect.TypeFor[PhoneFacts]().NumField(); n != 6 {
 		t.Fatalf("PhoneFacts has %d fields; factsKey encodes 6: add the new one to it and to this test", n)
@@ -51,6 +52,12 @@ func TestFactsKeyCoversAccount(t *testing.T) {
 			t.Errorf("%s and %s share the key %q", name, other, k)
 		}
 		seen[k] = name
+	}
+	// Two people with the same facts share the cached decision.
+	other := base
+	other.UserID = "id-other"
+	if factsKey(&other, []string{"pwd"}) != factsKey(&base, []string{"pwd"}) {
+		t.Error("the user ID changes the key, though the policy cannot read it")
 	}
 	for _, methods := range [][]string{nil, {"pwd", "sms"}, {"pwdsms"}} {
 		k := factsKey(&base, methods)

@@ -139,6 +139,11 @@ type Account struct {
 	EmailOnFile bool `json:"email_on_file"`
 	// Products lists the routes (upstream apps) the customer record holds.
 	Products []string `json:"products"`
+	// UserID is the profile's ID. It is not part of the policy's input
+	// document (a decision cannot depend on who the person is, only on the
+	// facts above); the decision log records it as portcullis.user_id, so
+	// that an administrator can list one person's decisions.
+	UserID string `json:"-"`
 }
 
 // Request describes the HTTP request being decided.
@@ -313,6 +318,20 @@ type Recovery struct {
 	Stage string `json:"stage"`
 	// IdentityVerified is whether the identity answers matched.
 	IdentityVerified bool `json:"identity_verified"`
+	// QuestionsAnswered is whether the identity answers included the
+	// identity questions (last 4 of the SSN or TIN, date of birth): always
+	// for a username, and for a password when the policy data's
+	// recovery.password_identity_questions asks for them.
+	QuestionsAnswered bool `json:"questions_answered"`
+	// AccountAttempts is the count of identity proofs for the same account
+	// (the username for a password, a digest of the identity for a
+	// username) in the current window of config.recovery.window_seconds,
+	// this one included, as the store's atomic increment returned it
+	// (stage identify).
+	AccountAttempts int `json:"account_attempts"`
+	// AddressAttempts is the same count for the client address (stage
+	// identify).
+	AddressAttempts int `json:"address_attempts"`
 	// VerifiedBy is the method the person passed (sms, voice, email) at
 	// stage complete.
 	VerifiedBy string `json:"verified_by,omitempty"`

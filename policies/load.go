@@ -223,6 +223,7 @@ type knobs struct {
 	passwords       PasswordRules
 	sendWindows     SendLimitWindows
 	enrolment       EnrolmentRules
+	recovery        RecoveryRules
 	routePrefixes   map[string][]string
 	defaultPrefixes []string
 }
@@ -291,7 +292,11 @@ type configData struct {
 		} `json:"changes"`
 	} `json:"settings"`
 	Recovery *struct {
-		Methods map[string][]string `json:"methods"`
+		Methods                   map[string][]string `json:"methods"`
+		PasswordIdentityQuestions *bool               `json:"password_identity_questions"`
+		MaxAttemptsPerAccount     *int                `json:"max_attempts_per_account"`
+		MaxAttemptsPerAddress     *int                `json:"max_attempts_per_address"`
+		WindowSeconds             *int                `json:"window_seconds"`
 	} `json:"recovery"`
 	Enrolment *struct {
 		EligibleStatuses       *[]string `json:"eligible_statuses"`
@@ -543,6 +548,16 @@ func readKnobs(data map[string]any) (knobs, error) {
 	}
 	k.enrolment = EnrolmentRules{Window: time.Duration(*enrol.WindowSeconds) * time.Second,
 		EligibleStatuses: slices.Clone(*enrol.EligibleStatuses)}
+	rec := cfg.Recovery
+	if *rec.WindowSeconds <= 0 || *rec.MaxAttemptsPerAccount < 0 || *rec.MaxAttemptsPerAddress < 0 {
+		return k, errors.New("data.portcullis.config.recovery needs a positive window_seconds and max_attempts_per_account and max_attempts_per_address of 0 or more")
+	}
+	k.recovery = RecoveryRules{Window: time.Duration(*rec.WindowSeconds) * time.Second,
+		PasswordIdentityQuestions: *rec.PasswordIdentityQuestions, Methods: map[string][]string{},
+		CodeLifetime: time.Duration(*cfg.Codes.TTLSeconds) * time.Second}
+	for kind, methods := range rec.Methods {
+		k.recovery.Methods[kind] = slices.Clone(methods)
+	}
 	k.defaultPrefixes = normalisePrefixes(cfg.Access.DefaultRoute.SensitivePrefixes)
 	k.routePrefixes = map[string][]string{}
 	for name, r := range cfg.Access.Routes {

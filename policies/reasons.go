@@ -47,12 +47,17 @@ const (
 	ReasonIdentityNotVerified = "identity_not_verified"
 	ReasonProfileExists       = "profile_exists"
 	ReasonAccountNotEligible  = "account_not_eligible"
+	// A recovery the gateway answers as if it could proceed, so that
+	// nobody learns whether the details matched a profile that can
+	// receive a code.
+	ReasonRecoveryUnavailable = "recovery_unavailable"
 
 	// The gateway's own reasons, for refusals no policy decides.
 	ReasonBadGrant            = "bad_grant"
 	ReasonBadRequest          = "bad_request"
 	ReasonCrossOrigin         = "cross_origin"
 	ReasonCSRF                = "csrf"
+	ReasonForwardAuthRefused  = "forward_auth_refused"
 	ReasonNotFound            = "not_found"
 	ReasonUnauthenticated     = "unauthenticated"
 	ReasonUnavailable         = "unavailable"
@@ -130,6 +135,7 @@ var reasons = []Reason{
 	{ReasonCrossOrigin, ByGateway, http.StatusForbidden, "a state-changing request from another origin"},
 	{ReasonCSRF, ByGateway, http.StatusForbidden, "a form without the right CSRF token"},
 	{"enrolment_throttled", ByPolicy, http.StatusTooManyRequests, "more identity proofs for the identity or from the client address than enrolment.max_attempts_per_* allow in the window"},
+	{ReasonForwardAuthRefused, ByGateway, http.StatusForbidden, "a forward-auth request from a peer outside forward_auth.trusted_networks, or about a host and path that is no route"},
 	{ReasonIdentityNotVerified, ByPolicy | ByGateway, http.StatusForbidden, "enrolment or recovery identity details did not match (an enrolment for an identity that has a profile is answered alike), or an account to add is not in the customer's record"},
 	{"ip_anonymous_vpn", ByPolicy, http.StatusForbidden, "the client address is an anonymous VPN that anonymizer.block blocks"},
 	{"ip_hosting_provider", ByPolicy, http.StatusForbidden, "the client address is a hosting provider that anonymizer.block blocks"},
@@ -159,7 +165,8 @@ var reasons = []Reason{
 	{ReasonDefaultDeny, ByPolicy, http.StatusForbidden, "no rule of the point decided"},
 	{ReasonPolicyError, ByEngine, http.StatusServiceUnavailable, "the engine could not get a decision (error, undefined, malformed, panic)"},
 	{ReasonProfileExists, ByPolicy | ByGateway, http.StatusForbidden, "the identity already has a profile: log in or recover (the gateway answers it as identity_not_verified, and 409 when another enrolment made the profile meanwhile)"},
-	{"recovery_unavailable", ByPolicy, http.StatusForbidden, "nothing can reach the person for recovery"},
+	{"recovery_throttled", ByPolicy, http.StatusTooManyRequests, "more recovery identity proofs for the account or from the client address than recovery.max_attempts_per_* allow in the window"},
+	{ReasonRecoveryUnavailable, ByPolicy, http.StatusForbidden, "nothing can reach the person for recovery"},
 	{"route_not_permitted", ByPolicy, http.StatusForbidden, "the customer record does not hold this product"},
 	{ReasonSessionExpired, ByPolicy, http.StatusUnauthorized, "the session passed its absolute limit"},
 	{ReasonSessionIdle, ByPolicy, http.StatusUnauthorized, "the session passed its idle limit"},

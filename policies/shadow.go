@@ -210,7 +210,7 @@ func (e *Engine) evaluateShadow(set *policySet, job shadowJob) {
 	in.Client.AllowListed, in.Request.PathClass = false, ""
 	e.complete(set, &in)
 	start := time.Now()
-	d, err := e.evaluate(context.Background(), set, &in)
+	d, err := e.evaluate(context.Background(), set, &in, nil)
 	took := time.Since(start)
 	e.shadowCounts.evaluated.Add(1)
 	if err != nil {

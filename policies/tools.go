@@ -1,9 +1,7 @@
 package policies
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -95,21 +93,14 @@ func compareStrings(a, b string) int {
 // the decision: one line per rule that succeeded during evaluation,
 // "file:row: rule head", in evaluation order. The input is parsed strictly:
 // an unknown field is an error, as it is likely a misspelt fact the policy
-// would never see. For point access the policy's whole decision rule is
+// would never see. ExplainJSON gives the chain that led to the decision
+// instead, with each rule's value and the facts it read. For point access the policy's whole decision rule is
 // evaluated, uncached.
 func (e *Engine) Explain(ctx context.Context, point string, input []byte) (Decision, []string, error) {
 	set := e.current.Load()
-	var in Input
-	dec := json.NewDecoder(bytes.NewReader(input))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return failure(set.revision), nil, fmt.Errorf("policies: explain: input: %w", err)
-	}
-	switch {
-	case in.Point == "":
-		in.Point = Point(point)
-	case point != "" && in.Point != Point(point):
-		return failure(set.revision), nil, fmt.Errorf("policies: explain: input is for point %q, not %q", in.Point, point)
+	in, err := parseExplainInput(point, input)
+	if err != nil {
+		return failure(set.revision), nil, err
 	}
 	e.complete(set, &in)
 	tracer := topdown.NewBufferTracer()

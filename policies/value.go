@@ -91,6 +91,9 @@ func (in *Input) value() ast.Value {
 			item("kind", str(r.Kind)),
 			item("stage", str(r.Stage)),
 			item("identity_verified", boolean(r.IdentityVerified)),
+			item("questions_answered", boolean(r.QuestionsAnswered)),
+			item("account_attempts", num(int64(r.AccountAttempts))),
+			item("address_attempts", num(int64(r.AddressAttempts))),
 		)
 		if r.VerifiedBy != "" {
 			obj.Insert(key("verified_by"), str(r.VerifiedBy))
@@ -261,6 +264,7 @@ var knownTerms = func() map[string]*ast.Term {
 		"calling_code", "kind", "new_password", "username_available",
 		"stage", "identity_verified", "identity_has_profile", "consent", "verified_by",
 		"account_status", "identity_attempts", "address_attempts", "open",
+		"questions_answered", "account_attempts",
 		"valid", "region", "line_type", "source", "masked", "length", "classes",
 		"contains_username", "contains_name", "common", "guesses_log10",
 		// values

@@ -26,7 +26,8 @@ func fullInput() Input {
 	phone := &PhoneFacts{Valid: true, Region: "GB", CallingCode: 44, LineType: "mobile", Source: "carrier", Masked: "**34"}
 	in.Change = &Change{Kind: "password", NewPassword: pw, UsernameAvailable: true, Phone: phone}
 	in.Enrolment = &Enrolment{Stage: "credentials", IdentityVerified: true, IdentityHasProfile: true, UsernameAvailable: true, NewPassword: pw, Consent: true, Phone: phone}
-	in.Recovery = &Recovery{Kind: "password", Stage: "complete", IdentityVerified: true, VerifiedBy: "sms", NewPassword: pw}
+	in.Recovery = &Recovery{Kind: "password", Stage: "complete", IdentityVerified: true, QuestionsAnswered: true,
+		AccountAttempts: 3, AddressAttempts: 7, VerifiedBy: "sms", NewPassword: pw}
 	return in
 }
 

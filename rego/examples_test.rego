@@ -144,6 +144,17 @@ examples := {
 		},
 		"expected": {"allow": false, "reason": "code_send_limit_number", "message": "try_later"},
 	},
+	"throttled_recovery": {
+		"input": {
+			"point": "recover", "now": now, "client": clean_client, "device": new_device, "account": account,
+			"request": {"route": "", "host": "login.example.com", "path": "/.portcullis/api/v1/recover/password/identify", "path_class": "", "method": "POST"},
+			"recovery": {
+				"kind": "password", "stage": "identify", "identity_verified": true, "questions_answered": true,
+				"account_attempts": 6, "address_attempts": 6,
+			},
+		},
+		"expected": {"allow": false, "reason": "recovery_throttled", "message": "try_later"},
+	},
 	"email_send_code": {
 		"input": {
 			"point": "send_code", "now": now, "client": clean_client, "device": new_device, "account": account,
@@ -245,6 +256,8 @@ test_resend_within_the_limits_is_sent if decided("sms_resend_code")
 test_eleventh_code_to_a_number_in_an_hour_is_refused if decided("number_limit_send_code")
 
 test_email_code_is_refused_in_shipped_data if decided("email_send_code")
+
+test_sixth_recovery_of_an_account_in_an_hour_is_throttled if decided("throttled_recovery")
 
 test_code_twenty_minutes_old_is_expired if decided("expired_code")
 

@@ -43,6 +43,7 @@ messages := {
 	"profile_exists": "profile_exists",
 	"account_not_eligible": "account_not_eligible",
 	"enrolment_throttled": "try_later",
+	"recovery_throttled": "try_later",
 	"username_taken": "username_taken",
 	"consent_required": "consent_required",
 	"password_missing": "password_rules",
