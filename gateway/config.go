@@ -23,7 +23,11 @@ type Config struct {
 	Routes    []Route
 	// TrustedProxies are networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	Session        SessionConfig
+	// ForwardAuth configures /.portcullis/auth, the access check another
+	// proxy (nginx auth_request, Traefik forwardAuth, Caddy forward_auth)
+	// asks before it passes a request to an app.
+	ForwardAuth ForwardAuthConfig
+	Session     SessionConfig
 	// StripHeaders are identity headers other than the gateway's own
 	// X-Portcullis-* namespace that upstreams trust and clients must never
 	// be able to send (for example X-Remote-User).
@@ -65,6 +69,18 @@ type Route struct {
 	Host       string
 	PathPrefix string
 	Upstream   *url.URL
+
+	observe func(status int, took time.Duration) // Deps.UpstreamObserver's, or nil
+}
+
+// ForwardAuthConfig says who may ask the forward-auth endpoint.
+type ForwardAuthConfig struct {
+	// TrustedNetworks are the networks of the proxies that may describe
+	// the original request in forwarded headers (X-Forwarded-Method,
+	// -Proto, -Host, -Uri, X-Original-URI, X-Original-Method) and name its
+	// client in X-Forwarded-For. The endpoint refuses every other peer; none
+	// means it is off.
+	TrustedNetworks []netip.Prefix
 }
 
 // SessionConfig bounds how long a sign-in lasts.
@@ -177,6 +193,14 @@ func (c Config) Validate() error {
 		}
 		if field := c.IdentityHeaders[h]; field != "username" && field != "user_id" {
 			add("identity.headers."+h, "field %q must be username or user_id", field)
+		}
+	}
+	for i, p := range c.ForwardAuth.TrustedNetworks {
+		where := fmt.Sprintf("forward_auth.trusted_networks[%d]", i)
+		if !p.IsValid() {
+			add(where, "is not an IP address or CIDR network")
+		} else if p.Bits() == 0 {
+			add(where, "%s would trust every address to describe requests; name the proxies' networks", p)
 		}
 	}
 	if len(errs) == 0 {

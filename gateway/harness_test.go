@@ -167,6 +167,8 @@ type setup struct {
 	carrier phone.CarrierLookup
 	// directory, when set, is the customer records enrolment checks.
 	directory selfservice.Directory
+	// upstreamObserver, when set, is the gateway's Deps.UpstreamObserver.
+	upstreamObserver func(route string) func(status int, took time.Duration)
 }
 
 // withSharedStore makes the harness use the SQLite file at path.
@@ -270,7 +272,8 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	h.logs = &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	gw, err := gateway.New(cfg, withParts(gwStore, gateway.Deps{Signer: signer, Policy: engine, Signals: signals,
-		Phones: phones, Passwords: testPasswords{}, Directory: st.directory, Sender: h.outbox, CodeKey: testCodeKey, Logger: logger, Now: h.clock.Now}))
+		Phones: phones, Passwords: testPasswords{}, Directory: st.directory, Sender: h.outbox, CodeKey: testCodeKey, Logger: logger, Now: h.clock.Now,
+		UpstreamObserver: st.upstreamObserver}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ var gatewayCookies = []string{session.Cookie, session.PendingCookie, web.CSRFCoo
 func (s *Server) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:       s.rewrite,
-		Transport:     s.transport,
+		Transport:     observedTransport{s.transport},
 		BufferPool:    BufferPool(),
 		ErrorHandler:  s.proxyError,
 		ErrorLog:      nil,
@@ -114,12 +114,16 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Header["X-Forwarded-Proto"] = httpsValue
 	// The gateway's cookies are its own; the upstream never sees them.
 	removeCookie(pr.Out, gatewayCookies...)
-	id := rt.id
-	h := pr.Out.Header
+	s.setIdentityHeaders(pr.Out.Header, rt.id, rt.token)
+}
+
+// setIdentityHeaders sets the identity hand-off on h: the gateway's own
+// headers, the signed assertion token and the configured identity headers.
+func (s *Server) setIdentityHeaders(h http.Header, id session.Identity, token string) {
 	h.Set(assertion.HeaderUser, id.User.Username)
 	h.Set(assertion.HeaderUserID, id.User.ID)
 	h.Set(assertion.HeaderAuthMethods, strings.Join(id.Session.Methods, ","))
-	h.Set(assertion.HeaderAssertion, rt.token)
+	h.Set(assertion.HeaderAssertion, token)
 	for name, field := range s.cfg.IdentityHeaders {
 		switch field {
 		case "username":
@@ -128,6 +132,28 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 			h.Set(name, id.User.ID)
 		}
 	}
+}
+
+// observedTransport reports each upstream response to its route's
+// observer (Deps.UpstreamObserver), when it has one.
+type observedTransport struct{ next http.RoundTripper }
+
+func (t observedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	pt, _ := req.Context().Value(routeKey{}).(*proxyTarget)
+	if pt == nil || pt.route.observe == nil {
+		return t.next.RoundTrip(req)
+	}
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	status := 0
+	switch {
+	case err == nil:
+		status = resp.StatusCode
+	case req.Context().Err() != nil:
+		return resp, err // the client went away: not the upstream's failure
+	}
+	pt.route.observe(status, time.Since(start))
+	return resp, err
 }
 
 // proxyTarget travels from the access check to rewrite in the request context.
@@ -142,7 +168,10 @@ type proxyTarget struct {
 // while it has at least half its lifetime left so that signing (ECDSA) is not
 // on every request's path.
 func (s *Server) assertionFor(id session.Identity, rt *Route) (string, error) {
-	key := id.Session.ID + "\x00" + rt.Name
+	// A session's ID fixes its user, methods and auth time; the username
+	// is the one claim that can change under it, so it is in the key and
+	// a renamed profile never gets an assertion signed for the old name.
+	key := id.Session.ID + "\x00" + rt.Name + "\x00" + id.User.Username
 	if tok, ok := s.assertions.Get(key); ok {
 		return tok, nil
 	}

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -77,7 +78,16 @@ type Deps struct {
 	// gateway's own credential.PasswordChecker, with Config's blocklist
 	// and the hashing bounds (Server.PasswordChecker).
 	Passwords settings.PasswordChecker
-	Logger    *slog.Logger
+	// UpstreamObserver, when set, is asked once per route, at start, for
+	// the function that records each of the route's upstream responses:
+	// its status (0 when the upstream could not be reached) and the time
+	// to its headers. It runs on the request's path and must be quick.
+	UpstreamObserver func(route string) func(status int, took time.Duration)
+	// Invalidator tells the other replicas which cached sessions to drop
+	// (plugins/store/redis); nil for a single instance. With one, run
+	// Server.Sessions().Watch.
+	Invalidator session.Invalidator
+	Logger      *slog.Logger
 	// Now and Rand default to the real clock and crypto/rand.
 	Now  func() time.Time
 	Rand io.Reader
@@ -106,6 +116,10 @@ type Decider interface {
 	// EnrolmentRules are the enrolment settings applied in Go: the window
 	// identity proofs are counted in and the eligible account statuses.
 	EnrolmentRules() policies.EnrolmentRules
+	// RecoveryRules are the recovery settings applied in Go: the window
+	// identity proofs are counted in, whether a password recovery asks the
+	// identity questions, the methods offered and the code lifetime.
+	RecoveryRules() policies.RecoveryRules
 	// PasswordRules are the length rules for a new password.
 	PasswordRules() policies.PasswordRules
 }
@@ -124,6 +138,9 @@ type Server struct {
 	passwords    *credential.PasswordChecker
 	routes       map[string][]*Route // by host, longest prefix first
 	stripHeaders []string            // normalised names
+	// forwardTrust are the networks whose X-Forwarded-For a forward-auth
+	// call is read with: the trusted proxies and the forward-auth peers.
+	forwardTrust []netip.Prefix
 	transport    *http.Transport
 	proxy        *httputil.ReverseProxy
 	crossOrigin  *http.CrossOriginProtection
@@ -136,6 +153,7 @@ type Server struct {
 
 // New validates the configuration and builds a Server.
 func New(cfg Config, deps Deps) (*Server, error) {
+	cfg.Routes = slices.Clone(cfg.Routes) // the server's own: the caller's stay as they were
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway: config: %w", err)
 	}
@@ -202,6 +220,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	for i := range cfg.Routes {
 		rt := &cfg.Routes[i]
+		if deps.UpstreamObserver != nil {
+			rt.observe = deps.UpstreamObserver(rt.Name)
+		}
 		s.routes[rt.Host] = append(s.routes[rt.Host], rt)
 	}
 	hosts := make([]string, 0, len(s.routes))
@@ -215,18 +236,23 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	for name := range cfg.IdentityHeaders {
 		s.stripHeaders = append(s.stripHeaders, normHeader(name))
 	}
+	s.forwardTrust = append(slices.Clip(cfg.TrustedProxies), cfg.ForwardAuth.TrustedNetworks...)
 	s.site = web.NewSite(web.SiteConfig{Hosts: hosts, LoginHost: cfg.LoginHost, PublicPort: cfg.PublicPort,
 		TrustedProxies: cfg.TrustedProxies, SupportPhone: cfg.SupportPhone}, deps.Logger, deps.Rand)
 	if err := s.site.UseTheme(cfg.Theme); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	s.sessions = session.New(session.Deps{Sessions: deps.Sessions, Records: deps.Records, Users: deps.Users,
-		IdleTimeout: cfg.Session.IdleTimeout, Log: deps.Logger, Now: deps.Now, Rand: deps.Rand})
+		IdleTimeout: cfg.Session.IdleTimeout, Invalidator: deps.Invalidator, Log: deps.Logger, Now: deps.Now, Rand: deps.Rand})
+	// The flows change profiles and devices through the manager, so that
+	// every replica drops the sessions a change concerns.
+	deps.Users, deps.Devices = s.sessions.RevokingUsers(deps.Users), s.sessions.RevokingDevices(deps.Devices)
 	s.assertions = expirable.NewLRU[string, string](10000, nil, cfg.AssertionTTL/2)
 	s.proxy = s.newProxy()
 	s.mux = http.NewServeMux()
 	s.mux.Handle("GET "+reservedPrefix+"jwks.json", s.signer.JWKSHandler())
 	s.mux.Handle("GET "+reservedPrefix+"static/", s.site.Static())
+	s.mux.Handle("GET "+forwardAuthPath, s.site.Handle(s.serveForwardAuth))
 	s.mux.Handle(reservedPrefix, s.site.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return web.NotFound()
 	}))
@@ -256,7 +282,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	enrol, err := selfservice.New(selfservice.Deps{Site: s.site, Sessions: s.sessions, Directory: deps.Directory,
 		Passwords: deps.Passwords, Users: deps.Users, Records: deps.Records, Hits: deps.Hits, Codes: codes, Hasher: h,
-		Sender: sender, Facts: s.facts, Policy: deps.Policy, IdentityKey: identityKey(deps.CodeKey), Org: org,
+		Sender: sender, Notices: notices, Facts: s.facts, Policy: deps.Policy, IdentityKey: identityKey(deps.CodeKey), Org: org,
 		Log: deps.Logger, Now: deps.Now, Rand: deps.Rand,
 	})
 	if err != nil {
@@ -290,7 +316,7 @@ func identityKey(codeKey []byte) []byte {
 
 // WaitNotices waits for the messages the gateway sends in the background
 // (the username reminder of an enrolment for an identity that has a
-// profile) to go.
+// profile, recovery codes and notices) to go.
 func (s *Server) WaitNotices() { s.selfservice.Wait() }
 
 // stepupUsers joins the profile and factor stores for the step-up room.
@@ -312,6 +338,11 @@ func (s *Server) Hasher() *credential.Hasher { return s.hasher }
 // new password (PasswordFacts) for the policy's password rules, with the
 // configured blocklist.
 func (s *Server) PasswordChecker() *credential.PasswordChecker { return s.passwords }
+
+// Sessions returns the server's session manager, for the admin API: ending
+// a session through it drops the cached copies at once, on this instance
+// and, with an Invalidator, on every replica.
+func (s *Server) Sessions() *session.Manager { return s.sessions }
 
 // ServeHTTP routes a request: the reserved prefix to the gateway itself,
 // everything else to the matching route's upstream.
@@ -406,23 +437,13 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rt *Route) e
 // 403 asking the person to move to a private network, and the session is
 // kept, so it works again once they do.
 func (s *Server) checkAccess(w http.ResponseWriter, r *http.Request, rt *Route, id session.Identity, client netip.Addr) error {
-	sess := id.Session
-	d := s.policy.Decide(r.Context(), policies.Input{
-		Point:   policies.PointAccess,
-		Now:     s.now().Unix(),
-		Client:  s.facts.Client(r.Context(), client),
-		Account: facts.Account(id.User, true),
-		Request: policies.Request{Route: rt.Name, Host: rt.Host, Path: r.URL.Path, Method: r.Method},
-		Session: session.Facts(sess),
-	})
-	if d.Allow {
+	d, ended, err := s.decideAccess(r.Context(), rt, id, client, r.URL.Path, r.Method)
+	switch {
+	case err != nil:
+		return err
+	case d.Allow:
 		return nil
-	}
-	switch d.Reason {
-	case policies.ReasonSessionIdle, policies.ReasonSessionExpired, policies.ReasonNoSession:
-		if err := s.sessions.EndLogin(r.Context(), sess.LoginID); err != nil {
-			return web.Unavailable(err)
-		}
+	case ended:
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			s.site.SetPageHeaders(w.Header())
 			http.Redirect(w, r, s.site.SignInURL(r), http.StatusFound)
@@ -430,6 +451,33 @@ func (s *Server) checkAccess(w http.ResponseWriter, r *http.Request, rt *Route, 
 		}
 	}
 	return s.site.Denial(d)
+}
+
+// decideAccess asks the access point whether the session may make a request
+// for path with method on the route. ended reports a refusal because the
+// session is over (idle, expired, unknown to the policy), whose login is
+// then ended on every host; err is the store's failure to end it.
+func (s *Server) decideAccess(ctx context.Context, rt *Route, id session.Identity, client netip.Addr, path, method string) (d policies.Decision, ended bool, err error) {
+	sess := id.Session
+	d = s.policy.Decide(ctx, policies.Input{
+		Point:   policies.PointAccess,
+		Now:     s.now().Unix(),
+		Client:  s.facts.Client(ctx, client),
+		Account: facts.Account(id.User, true),
+		Request: policies.Request{Route: rt.Name, Host: rt.Host, Path: path, Method: method},
+		Session: session.Facts(sess),
+	})
+	if d.Allow {
+		return d, false, nil
+	}
+	switch d.Reason {
+	case policies.ReasonSessionIdle, policies.ReasonSessionExpired, policies.ReasonNoSession:
+		if err := s.sessions.EndLogin(ctx, sess.LoginID); err != nil {
+			return d, true, web.Unavailable(err)
+		}
+		return d, true, nil
+	}
+	return d, false, nil
 }
 
 // Close releases the server's idle upstream connections.

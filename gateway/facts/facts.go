@@ -82,6 +82,7 @@ func Account(u store.User, found bool) policies.Account {
 		Locked:              u.Locked,
 		ConsecutiveFailures: u.FailedLogins,
 		Products:            u.Products,
+		UserID:              u.ID,
 	}
 }
 

@@ -350,8 +350,11 @@ func (l *Room) loginPage(w http.ResponseWriter, r *http.Request) error {
 // doneMessage is what the sign-in page says after a flow that ends there
 // (the done query parameter names it; anything else says nothing).
 func doneMessage(key string) string {
-	if key == "enrolled" {
+	switch key {
+	case "enrolled":
 		return "Your profile is created. Sign in with your new username and password."
+	case "password_reset":
+		return "Your password is changed and your profile is unlocked. Sign in with your new password."
 	}
 	return ""
 }

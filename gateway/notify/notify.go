@@ -105,6 +105,8 @@ var notices = map[string]string{
 	"passkey_added":          "A passkey was added to your %s profile. If this wasn't you, call us.",
 	"password_changed":       "The password of your %s profile was changed. If this wasn't you, call us.",
 	"username_changed":       "The username of your %s profile was changed. If this wasn't you, call us.",
+	"username_recovered":     "Someone, perhaps you, used Forgot username to get the username of your %s profile. If this wasn't you, call us.",
+	"account_unlocked":       "Your %s profile was unlocked when its password was reset. If this wasn't you, call us.",
 	"questions_changed":      "The challenge questions of your %s profile were changed. If this wasn't you, call us.",
 }
 

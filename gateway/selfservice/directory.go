@@ -51,6 +51,10 @@ type Customer struct {
 	// ID is the bank's customer ID; a profile records it, and one customer
 	// ID has at most one profile (joint owners are two customers).
 	ID string
+	// LastName is the customer's last name as the records hold it, ""
+	// when the directory does not give it. A password recovery without
+	// the identity questions compares it (and fails on "").
+	LastName string
 	// Email is the address on file, "" when none.
 	Email string
 	// Accounts are the products the customer holds.

@@ -113,6 +113,7 @@ type Policy interface {
 	SendLimitWindows() policies.SendLimitWindows
 	StepUpFailureWindow() time.Duration
 	EnrolmentRules() policies.EnrolmentRules
+	RecoveryRules() policies.RecoveryRules
 	PasswordRules() policies.PasswordRules
 }
 
@@ -131,6 +132,11 @@ type Users interface {
 	UserByName(ctx context.Context, username string) (store.User, error)
 	UserByCustomerID(ctx context.Context, customerID string) (store.User, error)
 	SetProducts(ctx context.Context, userID string, products []string, at time.Time) error
+	// SetPasswordHash, UnlockUser and ResetLoginFailures complete a
+	// password recovery (see store.Users).
+	SetPasswordHash(ctx context.Context, userID, hash string, at time.Time) error
+	UnlockUser(ctx context.Context, userID string, at time.Time) (bool, error)
+	ResetLoginFailures(ctx context.Context, userID string) error
 }
 
 // Records keeps enrolments and their codes.
@@ -161,8 +167,11 @@ type Deps struct {
 	Codes     *credential.Codes
 	Hasher    *credential.Hasher
 	Sender    notify.Sender
-	Facts     *facts.Source
-	Policy    Policy
+	// Notices sends the notices of a recovery (username recovered,
+	// password changed, profile unlocked).
+	Notices *notify.Notices
+	Facts   *facts.Source
+	Policy  Policy
 	// IdentityKey is the server key the identity counters are keyed
 	// under (an HMAC of the identity, never the identity itself; at least
 	// 32 bytes, shared by replicas).
@@ -174,18 +183,19 @@ type Deps struct {
 	Rand io.Reader
 }
 
-// Room serves creating a profile and adding an account to one.
+// Room serves creating a profile, recovering a forgotten username or
+// password, and adding an account to a profile.
 type Room struct {
 	Deps
 	pages *template.Template
-	// sends are the username reminders under way (see remind).
+	// sends are the messages under way in the background (see later).
 	sends sync.WaitGroup
 }
 
 // New returns the room.
 func New(d Deps) (*Room, error) {
-	if d.Directory != nil && d.Passwords == nil {
-		return nil, errors.New("selfservice: a directory needs a password checker")
+	if d.Directory != nil && (d.Passwords == nil || d.Notices == nil) {
+		return nil, errors.New("selfservice: a directory needs a password checker and notices")
 	}
 	if len(d.IdentityKey) < 32 {
 		return nil, errors.New("selfservice: the identity key must be at least 32 bytes")
@@ -197,7 +207,8 @@ func New(d Deps) (*Room, error) {
 	return &Room{Deps: d, pages: t}, nil
 }
 
-// Wait waits for the username reminders under way to be sent.
+// Wait waits for the messages sent in the background (username reminders,
+// recovery codes and notices) to go.
 func (s *Room) Wait() { s.sends.Wait() }
 
 // Register adds the room's routes to mux.
@@ -209,8 +220,12 @@ func (s *Room) Register(mux *http.ServeMux) {
 			web.Prefix + "settings/accounts/add", web.APIPrefix + "accounts/add"} {
 			mux.Handle(p, unavailable)
 		}
+		for _, p := range []string{recoverPage, web.APIPrefix + "recover/"} {
+			mux.Handle(p, h(s.recoveryNotAvailable))
+		}
 		return
 	}
+	s.registerRecovery(mux)
 	mux.Handle("POST "+web.APIPrefix+"enroll/identify", h(s.apiIdentify))
 	mux.Handle("POST "+web.APIPrefix+"enroll/credentials", h(s.apiCredentials))
 	mux.Handle("POST "+web.APIPrefix+"enroll/phone", h(s.apiPhone))
@@ -261,9 +276,7 @@ func fieldError(field, msg string) *FieldError {
 }
 
 // errExpired answers a step without a live enrolment.
-func errExpired() *web.Error {
-	return &web.Error{Status: http.StatusUnauthorized, Reason: policies.ReasonNoSession, Message: MsgExpired}
-}
+func errExpired() *web.Error { return errExpiredFlow(enrolFlow) }
 
 // errNoMatch answers an identity that matched nothing and one that has a
 // profile: byte for byte the same.
@@ -300,53 +313,124 @@ type current struct {
 
 // load returns the browser's enrolment when it is at one of the stages.
 func (s *Room) load(r *http.Request, stages ...string) (current, error) {
-	c, err := r.Cookie(Cookie)
-	if err != nil || !web.ValidToken(c.Value) {
-		return current{}, errExpired()
-	}
-	id := web.TokenID(c.Value)
-	rec, err := s.Records.GetRecord(r.Context(), KindEnrolment, id, s.Now())
-	if errors.Is(err, store.ErrNotFound) {
-		return current{}, errExpired()
-	}
-	if err != nil {
-		return current{}, web.Unavailable(fmt.Errorf("enrolment: %w", err))
-	}
 	var e enrolment
-	if err := json.Unmarshal(rec.Payload, &e); err != nil {
-		return current{}, web.Unavailable(fmt.Errorf("enrolment: %w", err))
+	id, expires, err := s.loadState(r, enrolFlow, &e)
+	if err != nil {
+		return current{}, err
 	}
 	if !slices.Contains(stages, e.Stage) {
 		return current{}, &web.Error{Status: http.StatusConflict, Reason: policies.ReasonBadRequest,
 			Message: "That step of your profile setup is done or not reached yet. Please continue where you left off.",
 			Err:     fmt.Errorf("enrolment: at stage %s, not %v", e.Stage, stages)}
 	}
-	return current{id: id, expires: rec.ExpiresAt, e: e}, nil
+	return current{id: id, expires: expires, e: e}, nil
 }
 
 // save moves the enrolment on: its record is taken (so of two concurrent
 // steps one moves it and the other finds it gone) and put back with what
 // this step added, under the same expiry.
 func (s *Room) save(ctx context.Context, c current) error {
-	now := s.Now()
-	if _, err := s.Records.TakeRecord(ctx, KindEnrolment, c.id, now); errors.Is(err, store.ErrNotFound) {
-		return errExpired()
-	} else if err != nil {
-		return web.Unavailable(fmt.Errorf("enrolment: %w", err))
+	if err := s.takeState(ctx, enrolFlow, c.id); err != nil {
+		return err
 	}
 	return s.put(ctx, c)
 }
 
 func (s *Room) put(ctx context.Context, c current) error {
-	payload, err := json.Marshal(c.e)
-	if err != nil {
-		return web.Unavailable(fmt.Errorf("enrolment: %w", err))
+	return s.putState(ctx, enrolFlow, c.id, c.e.CustomerID, c.expires, c.e)
+}
+
+// A flow of the room (creating a profile, recovering a username or a
+// password) keeps what was proved so far in the store as a single-use
+// record with an expiry, found by the SHA-256 of a random token in a
+// __Host- cookie, so it is bound to the browser that proved it and never
+// sent to the page.
+
+// flow names a flow's record kind and cookie.
+type flow struct {
+	// kind is the kind of the records that keep the flow between steps.
+	kind string
+	// cookie carries the token of the browser's flow.
+	cookie string
+	// lifetime bounds the flow from its first step to its last.
+	lifetime time.Duration
+	// name is the flow as errors say it.
+	name string
+	// expired answers a step of a flow that has ended or never began.
+	expired string
+}
+
+var enrolFlow = flow{kind: KindEnrolment, cookie: Cookie, lifetime: Lifetime, name: "enrolment", expired: MsgExpired}
+
+// errExpiredFlow answers a step of f without a live record.
+func errExpiredFlow(f flow) *web.Error {
+	return &web.Error{Status: http.StatusUnauthorized, Reason: policies.ReasonNoSession, Message: f.expired}
+}
+
+// loadState reads the browser's record of f into v and returns its ID and
+// expiry.
+func (s *Room) loadState(r *http.Request, f flow, v any) (string, time.Time, error) {
+	c, err := r.Cookie(f.cookie)
+	if err != nil || !web.ValidToken(c.Value) {
+		return "", time.Time{}, errExpiredFlow(f)
 	}
-	rec := store.Record{ID: c.id, Kind: KindEnrolment, Subject: c.e.CustomerID, Payload: payload, ExpiresAt: c.expires}
-	if err := s.Records.PutRecord(ctx, rec, s.Now()); err != nil {
-		return web.Unavailable(fmt.Errorf("enrolment: %w", err))
+	id := web.TokenID(c.Value)
+	rec, err := s.Records.GetRecord(r.Context(), f.kind, id, s.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return "", time.Time{}, errExpiredFlow(f)
+	}
+	if err != nil {
+		return "", time.Time{}, web.Unavailable(fmt.Errorf("%s: %w", f.name, err))
+	}
+	if err := json.Unmarshal(rec.Payload, v); err != nil {
+		return "", time.Time{}, web.Unavailable(fmt.Errorf("%s: %w", f.name, err))
+	}
+	return id, rec.ExpiresAt, nil
+}
+
+// takeState takes the record of f with the ID, so that of two concurrent
+// steps one moves the flow on and the other finds it gone.
+func (s *Room) takeState(ctx context.Context, f flow, id string) error {
+	if _, err := s.Records.TakeRecord(ctx, f.kind, id, s.Now()); errors.Is(err, store.ErrNotFound) {
+		return errExpiredFlow(f)
+	} else if err != nil {
+		return web.Unavailable(fmt.Errorf("%s: %w", f.name, err))
 	}
 	return nil
+}
+
+// putState stores v as the record of f with the ID.
+func (s *Room) putState(ctx context.Context, f flow, id, subject string, expires time.Time, v any) error {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return web.Unavailable(fmt.Errorf("%s: %w", f.name, err))
+	}
+	rec := store.Record{ID: id, Kind: f.kind, Subject: subject, Payload: payload, ExpiresAt: expires}
+	if err := s.Records.PutRecord(ctx, rec, s.Now()); err != nil {
+		return web.Unavailable(fmt.Errorf("%s: %w", f.name, err))
+	}
+	return nil
+}
+
+// beginState stores v as a new record of f, sets its cookie and returns
+// the record's ID.
+func (s *Room) beginState(ctx context.Context, w http.ResponseWriter, f flow, subject string, v any) (string, error) {
+	token, id, err := s.Site.NewToken()
+	if err != nil {
+		return "", web.Unavailable(err)
+	}
+	if err := s.putState(ctx, f, id, subject, s.Now().Add(f.lifetime), v); err != nil {
+		return "", err
+	}
+	http.SetCookie(w, &http.Cookie{Name: f.cookie, Value: token, Path: "/", MaxAge: int(f.lifetime / time.Second),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	return id, nil
+}
+
+// endState ends the browser's cookie of f.
+func endState(w http.ResponseWriter, f flow) {
+	http.SetCookie(w, &http.Cookie{Name: f.cookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode})
 }
 
 // requestFacts describes the request for the policies.
@@ -434,32 +518,63 @@ func NormalAccountNumber(s string) string {
 // read checks the form's fields and returns the identity and account
 // number it names.
 func (f IdentityForm) read(now time.Time) (Identity, string, error) {
-	last := strings.TrimSpace(f.LastName)
-	if last == "" || len(last) > 100 {
-		return Identity{}, "", fieldError("last_name", msgLastName)
-	}
-	if !last4.MatchString(strings.TrimSpace(f.TaxIDLast4)) {
-		return Identity{}, "", fieldError("tax_id_last4", msgTaxID)
-	}
-	dob, ok := ParseBirthDate(f.DateOfBirth, now)
-	if !ok {
-		return Identity{}, "", fieldError("date_of_birth", MsgDateFormat)
+	id, err := readIdentity(f.LastName, f.TaxIDLast4, f.DateOfBirth, now)
+	if err != nil {
+		return Identity{}, "", err
 	}
 	number := NormalAccountNumber(f.AccountNumber)
 	if number == "" {
 		return Identity{}, "", fieldError("account_number", msgAccountNumber)
 	}
-	return Identity{LastName: last, TaxIDLast4: strings.TrimSpace(f.TaxIDLast4), DateOfBirth: dob}, number, nil
+	return id, number, nil
+}
+
+// readLastName checks a typed last name.
+func readLastName(s string) (string, error) {
+	last := strings.TrimSpace(s)
+	if last == "" || len(last) > 100 {
+		return "", fieldError("last_name", msgLastName)
+	}
+	return last, nil
+}
+
+// readIdentity checks the typed identity questions: last name, last 4 of
+// the SSN or TIN, date of birth (mm/dd/yyyy).
+func readIdentity(lastName, taxID, birth string, now time.Time) (Identity, error) {
+	last, err := readLastName(lastName)
+	if err != nil {
+		return Identity{}, err
+	}
+	if !last4.MatchString(strings.TrimSpace(taxID)) {
+		return Identity{}, fieldError("tax_id_last4", msgTaxID)
+	}
+	dob, ok := ParseBirthDate(birth, now)
+	if !ok {
+		return Identity{}, fieldError("date_of_birth", MsgDateFormat)
+	}
+	return Identity{LastName: last, TaxIDLast4: strings.TrimSpace(taxID), DateOfBirth: dob}, nil
 }
 
 // identityKey names the counter of proofs for one identity: an HMAC of its
 // normalised parts, so that the store never holds them.
 func (s *Room) identityKey(id Identity) string {
-	mac := hmac.New(sha256.New, s.IdentityKey)
-	last := strings.ToLower(norm.NFKC.String(strings.TrimSpace(id.LastName)))
-	mac.Write([]byte("portcullis enrolment identity v1\x00" + last + "\x00" + id.TaxIDLast4 + "\x00" + id.DateOfBirth))
-	return "enrol-identity:" + hex.EncodeToString(mac.Sum(nil))
+	return "enrol-identity:" + s.digest("portcullis enrolment identity v1", normalName(id.LastName), id.TaxIDLast4, id.DateOfBirth)
 }
+
+// digest is the hex HMAC, under the identity key, of the parts in the
+// domain: what the store keeps in place of an identity or a username.
+func (s *Room) digest(domain string, parts ...string) string {
+	mac := hmac.New(sha256.New, s.IdentityKey)
+	mac.Write([]byte(domain))
+	for _, p := range parts {
+		mac.Write([]byte("\x00" + p))
+	}
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// normalName is a last name as it is compared: without surrounding spaces,
+// in Unicode NFKC form and lower case.
+func normalName(s string) string { return strings.ToLower(norm.NFKC.String(strings.TrimSpace(s))) }
 
 // noProfile is a customer ID no profile has, looked up when the identity
 // matched nothing, so that both answers read the store alike.
@@ -527,17 +642,11 @@ func (s *Room) identify(w http.ResponseWriter, r *http.Request, f IdentityForm) 
 		}
 		return s.denial(d)
 	}
-	token, txID, err := s.Site.NewToken()
-	if err != nil {
-		return web.Unavailable(err)
-	}
-	c := current{id: txID, expires: now.Add(Lifetime), e: enrolment{Stage: stageCredentials, CustomerID: cust.ID,
-		LastName: id.LastName, Email: cust.Email, Products: s.eligibleProducts(cust.Accounts)}}
-	if err := s.put(ctx, c); err != nil {
+	e := enrolment{Stage: stageCredentials, CustomerID: cust.ID, LastName: id.LastName, Email: cust.Email,
+		Products: s.eligibleProducts(cust.Accounts)}
+	if _, err := s.beginState(ctx, w, enrolFlow, cust.ID, e); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: Cookie, Value: token, Path: "/", MaxAge: int(Lifetime / time.Second),
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	s.Log.InfoContext(ctx, "enrolment identity verified")
 	return nil
 }
@@ -572,15 +681,23 @@ func (s *Room) remind(ctx context.Context, u store.User) {
 		s.Log.InfoContext(ctx, "username reminder not sent: no phone or address on file", "user_id", u.ID)
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
-	s.sends.Go(func() {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
+	s.later(ctx, func(ctx context.Context) {
 		if err := s.Sender.Send(ctx, m); err != nil {
 			s.Log.WarnContext(ctx, "username reminder not sent", "user_id", u.ID, "channel", m.Channel, "error", err)
 			return
 		}
 		s.Log.InfoContext(ctx, "username reminder sent", "user_id", u.ID, "channel", m.Channel)
+	})
+}
+
+// later runs send in the background, after the answer, so that the answer
+// takes as long whether or not anything is sent; Wait waits for it.
+func (s *Room) later(ctx context.Context, send func(ctx context.Context)) {
+	ctx = context.WithoutCancel(ctx)
+	s.sends.Go(func() {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		send(ctx)
 	})
 }
 
@@ -666,15 +783,25 @@ func (s *Room) credentials(r *http.Request, f CredentialsForm) error {
 		s.Log.InfoContext(ctx, "enrolment refused", "stage", "credentials", "reason", d.Reason, "policy_rev", d.Revision)
 		return s.denial(d)
 	}
-	hash, err := s.Hasher.Hash(ctx, f.Password)
-	if errors.Is(err, credential.ErrBusy) {
-		return web.Busy(fmt.Errorf("enrolment: %w", err), 2)
-	} else if err != nil {
-		return web.Unavailable(fmt.Errorf("enrolment: %w", err))
+	hash, err := s.hash(ctx, "enrolment", f.Password)
+	if err != nil {
+		return err
 	}
 	c.e.Stage, c.e.Username, c.e.PasswordHash = stagePhone, username, hash
 	c.e.ConsentAt, c.e.ConsentVersion = now, ConsentVersion
 	return s.save(ctx, c)
+}
+
+// hash is the argon2id hash of a new password; a hasher busy with others
+// answers 503 with a short Retry-After.
+func (s *Room) hash(ctx context.Context, flow, password string) (string, error) {
+	hash, err := s.Hasher.Hash(ctx, password)
+	if errors.Is(err, credential.ErrBusy) {
+		return "", web.Busy(fmt.Errorf("%s: %w", flow, err), 2)
+	} else if err != nil {
+		return "", web.Unavailable(fmt.Errorf("%s: %w", flow, err))
+	}
+	return hash, nil
 }
 
 // PhoneForm is what the phone step reads: the security phone and how the

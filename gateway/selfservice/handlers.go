@@ -4,6 +4,7 @@ import (
 	"embed"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/portcullis/portcullis/gateway/web"
 	"github.com/portcullis/portcullis/policies"
@@ -151,6 +152,16 @@ type pageData struct {
 	// To is the masked number a code went to.
 	To      string
 	Support string
+	// Kind is a recovery's kind (username, password); Questions whether
+	// its identify page asks the identity questions.
+	Kind      string
+	Questions bool
+	// Methods are the buttons of a recovery's method choice.
+	Methods []web.Choice
+	// Username is a recovered username.
+	Username string
+	// Hint is the new password's hint.
+	Hint string
 }
 
 // show renders one of the room's pages with a fresh CSRF token.
@@ -172,10 +183,14 @@ func (s *Room) refused(w http.ResponseWriter, r *http.Request, name string, d pa
 	if !errors.As(err, &e) || e.Status >= 500 {
 		return err
 	}
-	if e.Status == http.StatusUnauthorized && name != "enrol_identify" {
+	switch {
+	case e.Status != http.StatusUnauthorized:
+	case strings.HasPrefix(name, "recover_") && name != "recover_identify":
+		name, d = "recover_identify", s.recoveryData(d.Kind)
+	case !strings.HasPrefix(name, "recover_") && name != "enrol_identify":
 		name, d = "enrol_identify", pageData{Title: "Create a profile"}
 	}
-	s.Log.InfoContext(r.Context(), "enrolment form refused", "reason", e.Reason, "status", e.Status)
+	s.Log.InfoContext(r.Context(), "form refused", "page", name, "reason", e.Reason, "status", e.Status)
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		d.Errors = map[string]string{fe.Field: fe.Refusal.Message}

@@ -40,6 +40,13 @@ func (c cache) remove(sid string) {
 	}
 }
 
+// purge drops every entry.
+func (c cache) purge() {
+	if c.lru != nil {
+		c.lru.Purge()
+	}
+}
+
 // removeLogin drops every session of the login.
 func (c cache) removeLogin(loginID string) {
 	if c.lru == nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/store"
@@ -47,9 +48,13 @@ type Deps struct {
 	// memory between requests: 0 means DefaultCacheSize, and a negative
 	// value disables the cache (every request reads the store).
 	CacheSize int
-	Log       *slog.Logger
-	Now       func() time.Time
-	Rand      io.Reader
+	// Invalidator tells the other replicas which cached sessions to
+	// drop, and tells this one theirs (see Watch); nil for a single
+	// instance.
+	Invalidator Invalidator
+	Log         *slog.Logger
+	Now         func() time.Time
+	Rand        io.Reader
 }
 
 // Manager starts, finds and ends sessions. It is safe for concurrent use.
@@ -65,6 +70,13 @@ type Manager struct {
 	// keeps both and can; nil otherwise.
 	joined store.SessionUsers
 	cache  cache
+	// inval is nil for a single instance. With one, the cache is used
+	// only while trusted (subscribed to the other replicas'
+	// invalidations); gen moves on whenever trust is lost or sessions are
+	// dropped, so that a read begun before is not cached.
+	inval   Invalidator
+	trusted atomic.Bool
+	gen     atomic.Uint64
 	// touches writes LastSeen in batches.
 	touches *touches
 }
@@ -73,10 +85,12 @@ type Manager struct {
 const DefaultCacheSize = 10000
 
 // cacheTTL bounds how long a session read from the store is used without
-// reading it again: how late this instance sees a session ended elsewhere.
+// reading it again: how late this instance sees a session ended elsewhere
+// when no Invalidator tells it sooner.
 const cacheTTL = 5 * time.Second
 
-// New returns a Manager. Every field of deps must be set, except CacheSize.
+// New returns a Manager. Every field of deps must be set, except CacheSize
+// and Invalidator.
 func New(deps Deps) *Manager {
 	m := &Manager{
 		sessions: deps.Sessions,
@@ -86,6 +100,7 @@ func New(deps Deps) *Manager {
 		log:      deps.Log,
 		now:      deps.Now,
 		rand:     deps.Rand,
+		inval:    deps.Invalidator,
 	}
 	size := deps.CacheSize
 	if size == 0 {
@@ -128,7 +143,12 @@ func (m *Manager) Current(r *http.Request) (id Identity, ok bool, err error) {
 // Current does.
 func (m *Manager) ByID(ctx context.Context, sid, host string) (Identity, bool, error) {
 	now := m.now()
-	id, cached := m.cache.get(sid)
+	gen, useCache := m.gen.Load(), m.useCache()
+	var id Identity
+	var cached bool
+	if useCache {
+		id, cached = m.cache.get(sid)
+	}
 	if cached && m.touchDue(sid, &id.Session, now) {
 		// A cached session whose LastSeen is due is read anew, which
 		// finds out whether it was ended elsewhere (another replica, an
@@ -151,10 +171,10 @@ func (m *Manager) ByID(ctx context.Context, sid, host string) (Identity, bool, e
 	}
 	due := !cached && m.touchDue(sid, sess, now)
 	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeen) >= m.idle {
-		m.cache.remove(sid)
 		if err := m.sessions.DeleteSession(ctx, sid); err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.log.ErrorContext(ctx, "delete expired session", "error", err)
 		}
+		m.invalidate(ctx, Invalidation{SessionID: sid})
 		return Identity{}, false, nil
 	}
 	if due {
@@ -172,10 +192,11 @@ func (m *Manager) ByID(ctx context.Context, sid, host string) (Identity, bool, e
 		}
 		sess.LastSeen = now
 	}
-	if !cached {
+	if !cached && useCache && m.useCache() && m.gen.Load() == gen {
 		// Added only when read from the store: re-adding on every hit would
 		// renew the entry's lifetime and keep a revoked session alive
-		// while it is busy.
+		// while it is busy. A read begun before trust in the cache was
+		// lost is not added.
 		m.cache.add(sid, id)
 	}
 	return id, true, nil
@@ -223,6 +244,7 @@ func (m *Manager) read(ctx context.Context, sid string) (id Identity, found bool
 	}
 	if userGone {
 		_ = m.sessions.DeleteLogin(ctx, id.Session.LoginID)
+		m.invalidate(ctx, Invalidation{LoginID: id.Session.LoginID})
 		return Identity{}, false, nil
 	}
 	return id, true, nil
@@ -277,10 +299,10 @@ func (m *Manager) EndCurrent(r *http.Request) {
 		return
 	}
 	sid := web.TokenID(c.Value)
-	m.cache.remove(sid)
 	if err := m.sessions.DeleteSession(r.Context(), sid); err != nil && !errors.Is(err, store.ErrNotFound) {
 		m.log.ErrorContext(r.Context(), "delete session", "error", err)
 	}
+	m.invalidate(r.Context(), Invalidation{SessionID: sid})
 }
 
 // EndLogin ends every session of the login, on every host.
@@ -288,7 +310,7 @@ func (m *Manager) EndLogin(ctx context.Context, loginID string) error {
 	if err := m.sessions.DeleteLogin(ctx, loginID); err != nil {
 		return fmt.Errorf("end login: %w", err)
 	}
-	m.cache.removeLogin(loginID)
+	m.invalidate(ctx, Invalidation{LoginID: loginID})
 	return nil
 }
 
@@ -313,14 +335,19 @@ func Facts(sess store.Session) *policies.Session {
 	return f
 }
 
-// Refresh drops the session's cached copy, so that the next request reads
-// the session and its user from the store (after a change to the profile).
-func (m *Manager) Refresh(sessionID string) { m.cache.remove(sessionID) }
+// Refresh drops the session's cached copy on every replica, so that the
+// next request reads the session and its user from the store (after a
+// change to the profile).
+func (m *Manager) Refresh(sessionID string) {
+	m.invalidate(context.Background(), Invalidation{SessionID: sessionID})
+}
 
-// RefreshLogin drops every session of the login from this instance's
+// RefreshLogin drops every session of the login from every replica's
 // cache, so that a change to its user (a product added) is seen at once on
 // every host it signed in to.
-func (m *Manager) RefreshLogin(loginID string) { m.cache.removeLogin(loginID) }
+func (m *Manager) RefreshLogin(loginID string) {
+	m.invalidate(context.Background(), Invalidation{LoginID: loginID})
+}
 
 // Require returns the request's session, or the 401 refusal for a request
 // without one (no_session), or the store's failure as a 503.

@@ -33,8 +33,8 @@ func (m *Manager) OfUser(ctx context.Context, userID string) ([]store.Session, e
 	return live, nil
 }
 
-// EndSession ends one session of the user, on this replica at once (its
-// cached copy is dropped) and in the store. ErrNotFound when the user has
+// EndSession ends one session of the user in the store and on every
+// replica at once (its cached copies are dropped). ErrNotFound when the user has
 // no such session.
 func (m *Manager) EndSession(ctx context.Context, userID, sessionID string) error {
 	sess, err := m.sessions.GetSession(ctx, sessionID)
@@ -44,18 +44,18 @@ func (m *Manager) EndSession(ctx context.Context, userID, sessionID string) erro
 	if err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	m.cache.remove(sessionID)
 	if err := m.sessions.DeleteSession(ctx, sessionID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.cache.remove(sessionID)
 		return fmt.Errorf("end session: %w", err)
 	}
+	m.invalidate(ctx, Invalidation{SessionID: sessionID})
 	return nil
 }
 
 // EndUserSessions ends every session of the user but keep ("" ends them
 // all), on every host, and returns how many it ended. The store deletes
-// them in one step; this replica's cached copies go too, so a cookie of an
-// ended session is refused on the next request (other replicas see it
-// within the cache's lifetime).
+// them in one step; every replica's cached copies go too, so a cookie of an
+// ended session is refused on the next request, wherever it goes.
 func (m *Manager) EndUserSessions(ctx context.Context, userID, keep string) (int, error) {
 	ended, err := m.sessions.DeleteUserSessions(ctx, userID, keep)
 	if err != nil {
@@ -65,13 +65,20 @@ func (m *Manager) EndUserSessions(ctx context.Context, userID, keep string) (int
 		m.cache.remove(sid)
 	}
 	m.cache.removeUser(userID, keep)
+	if len(ended) > 0 {
+		// The other replicas drop every cached session of the user:
+		// the one kept is read anew there.
+		m.invalidate(ctx, Invalidation{UserID: userID})
+	}
 	return len(ended), nil
 }
 
-// RefreshUser drops the cached copies of every session of the user, so
-// that the next request of each reads the profile anew (after a change to
-// it, such as a new username).
-func (m *Manager) RefreshUser(userID string) { m.cache.removeUser(userID, "") }
+// RefreshUser drops the cached copies of every session of the user on
+// every replica, so that the next request of each reads the profile anew
+// (after a change to it, such as a new username).
+func (m *Manager) RefreshUser(userID string) {
+	m.invalidate(context.Background(), Invalidation{UserID: userID})
+}
 
 // Renew replaces the request's session with one under a new ID (and a new
 // cookie), of the same login, methods and limits: after a change of
@@ -83,10 +90,11 @@ func (m *Manager) Renew(w http.ResponseWriter, r *http.Request, id Identity) (st
 	if err != nil {
 		return store.Session{}, fmt.Errorf("renew session: %w", err)
 	}
-	m.cache.remove(old.ID)
 	if err := m.sessions.DeleteSession(r.Context(), old.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.cache.remove(old.ID)
 		return store.Session{}, fmt.Errorf("renew session: %w", err)
 	}
+	m.invalidate(r.Context(), Invalidation{SessionID: old.ID})
 	return sess, nil
 }
 

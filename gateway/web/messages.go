@@ -16,7 +16,8 @@ func (s *Site) Message(key string) string {
 	case "use_private_network":
 		return "We can't sign you in over a VPN, proxy or other anonymizing network. Disconnect from it and sign in from a private network, such as your home Wi-Fi or your phone's mobile data."
 	case "account_locked":
-		return "Your profile is locked after too many incorrect passwords. " + s.callSupport("to unlock it")
+		return "Your profile is locked after too many incorrect passwords. To unlock it, set a new password with “Forgot password?”. " +
+			s.callSupport("if you need help")
 	case "step_up_locked":
 		return "Your profile is locked after too many incorrect verification answers. To unlock it, reset your password with “Forgot password”. " +
 			s.callSupport("if you need help")

@@ -44,6 +44,20 @@ func TestSafeReturnPath(t *testing.T) {
 		{"/@evil.example", "/@evil.example"},
 		{"/%", ""},
 		{"/" + strings.Repeat("a", 3000), ""},
+		// Original request targets a forward-auth call names (X-Forwarded-Uri,
+		// X-Original-URI), which a client shapes as it likes.
+		{"//evil.example/accounts?tab=1", ""},
+		{"///evil.example", ""},
+		{"/\\/evil.example", ""},
+		{"\\/evil.example", ""},
+		{"/%5C%5Cevil.example", ""},
+		{"/%5c/evil.example", ""},
+		{"/%0D%0ALocation:%20https://evil.example", ""},
+		{"/%0aSet-Cookie:%20x=y", ""},
+		{"/%0d", ""},
+		{"//alice@evil.example/", ""},
+		{"/%2F%2Falice@evil.example", ""},
+		{"/accounts?next=//evil.example", "/accounts?next=//evil.example"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -103,6 +117,20 @@ func TestReturnURL(t *testing.T) {
 		{"https://bank.test:0x1bb/whoami", 443, "", "", false},
 		{"https://bank.test:8443/whoami", 0, "", "", false},
 		{"https://[::1]:8443/", 8443, "", "", false},
+		// The original URL of a forward-auth call, built from the forwarded
+		// host and target.
+		{"https://evil.test/accounts", 443, "", "", false},
+		{"https://bank.test.evil.test/accounts", 443, "", "", false},
+		{"https://evil.test#@bank.test/", 443, "", "", false},
+		{"https://alice@bank.test/accounts", 443, "", "", false},
+		{"https://alice:pw@bank.test/accounts", 443, "", "", false},
+		{"https://bank.test///evil.test", 443, "", "", false},
+		{"https://bank.test/\\evil.test", 443, "", "", false},
+		{"https://bank.test/%5Cevil.test", 443, "", "", false},
+		{"https://bank.test/%2F%2Fevil.test", 443, "", "", false},
+		{"https://bank.test/%0d%0aSet-Cookie:%20x=y", 443, "", "", false},
+		{"https://bank.test/a\r\nLocation: https://evil.test", 443, "", "", false},
+		{"https://bank.test/accounts?tab=history", 443, "bank.test", "/accounts?tab=history", true},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.in, " served on ", tc.served), func(t *testing.T) {

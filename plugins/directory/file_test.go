@@ -69,6 +69,9 @@ func TestCSVAndJSONLoadAlike(t *testing.T) {
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("Customer(%s):\ncsv  %+v\njson %+v", id, a, b)
 		}
+		if a.LastName == "" {
+			t.Errorf("Customer(%s) has no last name", id)
+		}
 	}
 	if _, err := csvDir.Customer(t.Context(), "c1007"); !errors.Is(err, selfservice.ErrNoMatch) {
 		t.Errorf("Customer(c1007) from the shorter CSV: %v, want ErrNoMatch", err)

@@ -232,6 +232,7 @@ type answer struct {
 // customerAnswer is the customer in a matching answer.
 type customerAnswer struct {
 	ID       string          `json:"customer_id"`
+	LastName string          `json:"last_name"`
 	Email    string          `json:"email"`
 	Accounts []accountRecord `json:"accounts"`
 }
@@ -377,7 +378,7 @@ func decodeAnswer(data []byte) (selfservice.Customer, error) {
 	case a.Customer == nil:
 		return selfservice.Customer{}, errors.New(`malformed answer: "match" is true but no customer is given`)
 	}
-	r := record{ID: a.Customer.ID, Email: a.Customer.Email, Accounts: a.Customer.Accounts}
+	r := record{ID: a.Customer.ID, LastName: norm.NFC.String(strings.TrimSpace(a.Customer.LastName)), Email: a.Customer.Email, Accounts: a.Customer.Accounts}
 	var p []string
 	if r.ID == "" {
 		p = append(p, "customer_id is required")

@@ -103,7 +103,7 @@ func openFake(t *testing.T, f *fakeService, timeout time.Duration) *HTTP {
 	return h
 }
 
-const aliceAnswer = `{"match": true, "customer": {"customer_id": "c1001", "email": "alice@example.com", "accounts": [
+const aliceAnswer = `{"match": true, "customer": {"customer_id": "c1001", "last_name": " Liddell", "email": "alice@example.com", "accounts": [
 	{"kind": "account", "number": "1000000001", "product": "savings", "status": "open"},
 	{"kind": "vehicle", "number": "1fake-000000000001", "product": "carloans", "status": "open"}]}}`
 
@@ -215,7 +215,7 @@ func TestHTTPIdentifyAndCustomer(t *testing.T) {
 	if _, err := h.Identify(t.Context(), jane); !errors.Is(err, selfservice.ErrNoMatch) {
 		t.Errorf("Identify(jane): %v, want ErrNoMatch", err)
 	}
-	if c, err := h.Customer(t.Context(), "c1001"); err != nil || c.ID != "c1001" || c.Accounts[1].Number != "1FAKE000000000001" {
+	if c, err := h.Customer(t.Context(), "c1001"); err != nil || c.ID != "c1001" || c.LastName != "Liddell" || c.Accounts[1].Number != "1FAKE000000000001" {
 		t.Errorf("Customer(c1001): %+v, %v", c, err)
 	}
 	if got := f.last(); !equalMaps(got, map[string]string{"customer_id": "c1001"}) {

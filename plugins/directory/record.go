@@ -234,7 +234,7 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 // customerOf is the selfservice.Customer a record describes, with account
 // numbers in normalised form.
 func customerOf(r *record) selfservice.Customer {
-	c := selfservice.Customer{ID: r.ID, Email: r.Email, Accounts: make([]selfservice.Account, len(r.Accounts))}
+	c := selfservice.Customer{ID: r.ID, LastName: r.LastName, Email: r.Email, Accounts: make([]selfservice.Account, len(r.Accounts))}
 	for i, a := range r.Accounts {
 		c.Accounts[i] = selfservice.Account{Kind: a.Kind, Number: NormalizeNumber(a.Number), Product: a.Product, Status: a.Status}
 	}
