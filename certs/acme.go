@@ -39,7 +39,7 @@ func newACME(ctx context.Context, cfg Config, hosts []string, logger *slog.Logge
 		ask = newAsker(u, hosts, logger)
 		tmpl.OnDemand = &certmagic.OnDemandConfig{DecisionFunc: ask.decide}
 	}
-	magic, cache := newMagic(cfg.DataDir, hosts, logger, tmpl)
+	magic, cache := newMagic(cfg, hosts, logger, tmpl)
 	iss := certmagic.NewACMEIssuer(magic, certmagic.ACMEIssuer{
 		CA:                      ca,
 		Email:                   a.Email,

@@ -14,7 +14,8 @@
 //     change on disk.
 //
 // In the first two modes certmagic keeps the certificates in memory, stores
-// them under the data directory and renews them in the background.
+// them under the data directory (or in Config.Storage) and renews them in the
+// background.
 package certs
 
 import (
@@ -58,6 +59,13 @@ type Config struct {
 	Hosts []string
 	ACME  ACMEConfig
 	Files FilesConfig
+	// Storage keeps what certmagic stores in the internal and acme modes:
+	// certificates and their keys, ACME accounts, and the locks around
+	// obtaining and renewing. Nil keeps them in files under DataDir. Replicas
+	// given one shared Storage (the PostgreSQL store's) obtain and renew each
+	// certificate once and serve the same one. The local CA's root stays
+	// under DataDir either way.
+	Storage certmagic.Storage
 }
 
 // ACMEConfig configures the acme mode.
@@ -297,16 +305,20 @@ func serverTLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error
 	}
 }
 
-// newMagic builds a certmagic configuration with its own cache and storage
-// under dataDir. The caller sets Issuers (and OnDemand) on the result.
-func newMagic(dataDir string, hosts []string, logger *slog.Logger, tmpl certmagic.Config) (*certmagic.Config, *certmagic.Cache) {
+// newMagic builds a certmagic configuration with its own cache, and cfg's
+// Storage or else files under cfg.DataDir. The caller sets Issuers (and
+// OnDemand) on the result.
+func newMagic(cfg Config, hosts []string, logger *slog.Logger, tmpl certmagic.Config) (*certmagic.Config, *certmagic.Cache) {
 	zl := zapLogger(logger)
 	var magic *certmagic.Config
 	cache := certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
 		Logger:           zl,
 	})
-	tmpl.Storage = &certmagic.FileStorage{Path: storageDir(dataDir)}
+	tmpl.Storage = cfg.Storage
+	if tmpl.Storage == nil {
+		tmpl.Storage = &certmagic.FileStorage{Path: storageDir(cfg.DataDir)}
+	}
 	tmpl.Logger = zl
 	tmpl.DefaultServerName = defaultServerName(hosts)
 	magic = certmagic.New(cache, tmpl)

@@ -330,7 +330,7 @@ func newInternal(ctx context.Context, cfg Config, hosts []string, logger *slog.L
 		return nil, err
 	}
 	iss := &localIssuer{ca: ca, hosts: hosts, now: time.Now, random: rand.Reader}
-	magic, cache := newMagic(cfg.DataDir, hosts, logger, certmagic.Config{
+	magic, cache := newMagic(cfg, hosts, logger, certmagic.Config{
 		Issuers: []certmagic.Issuer{iss},
 		// Leaves from the local CA name no OCSP responder.
 		OCSP: certmagic.OCSPConfig{DisableStapling: true},
