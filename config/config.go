@@ -58,6 +58,9 @@ type File struct {
 	// profile, recovering a username or password and adding an account.
 	// Unset, those are not offered online and their pages say so.
 	Directory Directory `yaml:"directory"`
+	// ForwardAuth configures /.portcullis/auth for a proxy that keeps
+	// serving the apps itself (docs/forward-auth.md).
+	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 	// Brand is the bank's look on every page.
 	Brand Brand `yaml:"brand"`
 	// ThemeDir is an operator's theme: templates/*.html replace the
@@ -65,6 +68,73 @@ type File struct {
 	// replaces the style sheet and images.
 	ThemeDir string `yaml:"theme_dir"`
 	Log      Log    `yaml:"log"`
+	// Admin configures the admin API on the admin listener.
+	Admin Admin `yaml:"admin"`
+}
+
+// Admin configures the admin API (/admin/v1/ on listen.admin,
+// docs/operations.md). Without tokens the API is off.
+type Admin struct {
+	// Tokens are the administrators who may call the API, one entry
+	// each: the name is who the audit log says acted, the file holds the
+	// bearer token (a secret, mode 0600).
+	Tokens []AdminToken `yaml:"tokens"`
+}
+
+// AdminToken is one administrator's token.
+type AdminToken struct {
+	// Name is lowercase letters, digits, '.', '_' and '-'.
+	Name string `yaml:"name"`
+	// File holds the token, at least 32 characters, alone on its line.
+	File string `yaml:"file"`
+}
+
+// minAdminToken is the shortest admin token accepted, in bytes: 32
+// random characters or more.
+const minAdminToken = 32
+
+// Token reads the token from its file, refusing one shorter than 32
+// characters or holding spaces (a file of several lines, a stray word).
+func (t AdminToken) Token() ([]byte, error) {
+	b, err := secretValue(readSecret("token", t.File, ""))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(b) == 0:
+		return nil, fmt.Errorf("%s is empty", t.File)
+	case bytes.ContainsFunc(b, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return nil, fmt.Errorf("%s holds spaces, control characters or several lines; the token is one line", t.File)
+	case len(b) < minAdminToken:
+		return nil, fmt.Errorf("%s holds %d characters; a token needs at least %d (openssl rand -hex 32)", t.File, len(b), minAdminToken)
+	}
+	return b, nil
+}
+
+// validate checks each token's name and file.
+func (a Admin) validate() []Problem {
+	var ps []Problem
+	seen := map[string]bool{}
+	for i, t := range a.Tokens {
+		p := fmt.Sprintf("admin.tokens[%d]", i)
+		switch {
+		case t.Name == "":
+			ps = append(ps, Problem{Path: p + ".name", Message: "is required: it is who the audit log says acted"})
+		case strings.ContainsFunc(t.Name, func(r rune) bool {
+			return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '.' && r != '_' && r != '-'
+		}):
+			ps = append(ps, Problem{Path: p + ".name", Message: fmt.Sprintf("%q may hold only lowercase letters, digits, '.', '_' and '-'", t.Name)})
+		case seen[t.Name]:
+			ps = append(ps, Problem{Path: p + ".name", Message: fmt.Sprintf("%q names another token too", t.Name)})
+		}
+		seen[t.Name] = true
+		if t.File == "" {
+			ps = append(ps, Problem{Path: p + ".file", Message: "is required (a file holding the token, mode 0600; never inline)"})
+		} else if _, err := t.Token(); err != nil {
+			ps = append(ps, Problem{Path: p + ".file", Message: strings.TrimPrefix(err.Error(), "token_file: ")})
+		}
+	}
+	return ps
 }
 
 // Directory configures the customer records: a file (JSON or CSV) or an
@@ -657,6 +727,11 @@ type Listen struct {
 	HTTP string `yaml:"http"`
 	// Admin serves /healthz, /readyz and /metrics; loopback by default.
 	Admin string `yaml:"admin"`
+	// AdminExposed lets Admin listen on an address other than loopback:
+	// a Kubernetes pod's network, so that the kubelet's probes and
+	// Prometheus reach it. Nothing on it asks who is calling, so a network
+	// policy must keep everyone else out. Default false.
+	AdminExposed bool `yaml:"admin_exposed"`
 	// Pprof adds Go's profiler (/debug/pprof/) to the admin listener.
 	Pprof bool `yaml:"pprof"`
 	// PublicPort is the HTTPS port browsers use when a load balancer or
@@ -699,16 +774,129 @@ type Route struct {
 	Upstream   string `yaml:"upstream"`
 }
 
-// Store selects where state is kept.
+// Store selects where state is kept: profiles, devices, factors and
+// signing keys in the durable store (driver); counters, sessions and
+// single-use records there too, or in Redis when redis.url_file is set.
 type Store struct {
-	Driver string `yaml:"driver"` // sqlite
+	Driver string `yaml:"driver"` // sqlite or postgres
 	// Path of the SQLite file, relative to data_dir unless absolute.
-	Path string `yaml:"path"`
+	Path     string        `yaml:"path"`
+	Postgres StorePostgres `yaml:"postgres"`
+	Redis    StoreRedis    `yaml:"redis"`
 	// AllowInsecurePermissions starts the gateway, with a loud warning,
 	// when the store file or a private key file (the local CA's, tls.files.key)
 	// can be read or written by group or others. Default false: start-up
 	// refuses such a file.
 	AllowInsecurePermissions bool `yaml:"allow_insecure_permissions"`
+}
+
+// ForwardAuth says which proxies may ask the forward-auth endpoint.
+type ForwardAuth struct {
+	// TrustedNetworks are the IP addresses or CIDR networks of the proxies
+	// that call /.portcullis/auth; every other caller is refused. Empty
+	// (the default) turns the endpoint off.
+	TrustedNetworks []string `yaml:"trusted_networks"`
+}
+
+// StorePostgres is the PostgreSQL server of driver postgres.
+type StorePostgres struct {
+	// DSNFile holds the connection string (a postgres:// URL or
+	// key=value pairs, password included): a secret, mode 0600.
+	DSNFile string `yaml:"dsn_file"`
+}
+
+// StoreRedis is the Redis server that keeps counters, sessions and
+// single-use records for every replica; none when URLFile is empty.
+type StoreRedis struct {
+	// URLFile holds the server's URL (redis://[user:password@]host:port/db,
+	// rediss:// for TLS, unix:///path): a secret, mode 0600.
+	URLFile string `yaml:"url_file"`
+	// Prefix starts every key the gateway writes; default "portcullis:".
+	Prefix string `yaml:"prefix"`
+}
+
+// PostgresDSN reads the PostgreSQL connection string from its file.
+func (s Store) PostgresDSN() (string, error) {
+	return storeSecret("dsn", s.Postgres.DSNFile)
+}
+
+// RedisURL reads the Redis URL from its file; "" when none is configured.
+func (s Store) RedisURL() (string, error) {
+	if s.Redis.URLFile == "" {
+		return "", nil
+	}
+	return storeSecret("url", s.Redis.URLFile)
+}
+
+// storeSecret reads a store's secret from file, refusing an empty one.
+func storeSecret(name, file string) (string, error) {
+	if file == "" {
+		return "", fmt.Errorf("%s_file is not set", name)
+	}
+	b, err := secretValue(readSecret(name, file, ""))
+	if err != nil {
+		return "", err
+	}
+	if v := strings.TrimSpace(string(b)); v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("%s_file: %s is empty", name, file)
+}
+
+// validate checks the driver and the files of the store's servers, what it
+// can without connecting: each file is read, and the Redis URL's form is
+// checked without repeating it (it may hold a password).
+func (s Store) validate() []Problem {
+	var ps []Problem
+	add := func(path, format string, a ...any) {
+		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, a...)})
+	}
+	switch s.Driver {
+	case "sqlite":
+		if s.Postgres.DSNFile != "" {
+			add("store.postgres.dsn_file", "needs store.driver: postgres")
+		}
+	case "postgres":
+		if s.Postgres.DSNFile == "" {
+			add("store.postgres.dsn_file", "is required with store.driver: postgres (a file holding the connection string, mode 0600)")
+		} else if _, err := s.PostgresDSN(); err != nil {
+			add("store.postgres.dsn_file", "%v", strings.TrimPrefix(err.Error(), "dsn_file: "))
+		}
+	default:
+		add("store.driver", "%q is not supported (sqlite or postgres)", s.Driver)
+	}
+	if s.Redis.URLFile == "" {
+		if s.Redis.Prefix != "" {
+			add("store.redis.prefix", "needs store.redis.url_file")
+		}
+	} else if raw, err := s.RedisURL(); err != nil {
+		add("store.redis.url_file", "%v", strings.TrimPrefix(err.Error(), "url_file: "))
+	} else if msg := redisURLProblem(raw); msg != "" {
+		add("store.redis.url_file", "%s holds %s", s.Redis.URLFile, msg)
+	}
+	if strings.ContainsFunc(s.Redis.Prefix, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		add("store.redis.prefix", "must not contain spaces or control characters")
+	}
+	return ps
+}
+
+// redisURLProblem says what is wrong with a Redis URL, without repeating
+// it; "" when nothing is.
+func redisURLProblem(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "a URL that cannot be parsed"
+	case u.Scheme == "unix":
+		if u.Path == "" {
+			return "a unix URL without a socket path"
+		}
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return fmt.Sprintf("a URL whose scheme %q is not redis, rediss or unix", u.Scheme)
+	case u.Host == "":
+		return "a URL without a host"
+	}
+	return ""
 }
 
 // Session bounds sign-ins.
@@ -820,8 +1008,13 @@ func parse(data []byte, base string) (*File, []Problem) {
 	for _, p := range append([]*string{&f.GeoIP.AnonymousIP, &f.GeoIP.Country, &f.Policies.Dir, &f.Policies.DecisionLog,
 		&f.Policies.Bundle, &f.Policies.BundlePublicKey, &f.Policies.ShadowDir, &f.Policies.ShadowBundle,
 		&f.Phone.CarrierLookup.SecretFile, &f.Password.Blocklist, &f.Directory.File, &f.Directory.TokenFile,
-		&f.Directory.CAFile, &f.Brand.Logo, &f.ThemeDir}, f.Delivery.secretFiles()...) {
+		&f.Directory.CAFile, &f.Brand.Logo, &f.ThemeDir, &f.Store.Postgres.DSNFile, &f.Store.Redis.URLFile}, f.Delivery.secretFiles()...) {
 		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	for i := range f.Admin.Tokens {
+		if p := &f.Admin.Tokens[i].File; *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
 	}
@@ -928,7 +1121,7 @@ func (f *File) validate() []Problem {
 		}
 	}
 	if h, _, err := net.SplitHostPort(f.Listen.Admin); err == nil {
-		if ip, err := netip.ParseAddr(h); h == "" || (err == nil && !ip.IsLoopback()) {
+		if ip, err := netip.ParseAddr(h); !f.Listen.AdminExposed && (h == "" || (err == nil && !ip.IsLoopback())) {
 			add("listen.admin", "%q is not a loopback address; the admin listener serves metrics and health without authentication", f.Listen.Admin)
 		}
 	}
@@ -1015,9 +1208,8 @@ func (f *File) validate() []Problem {
 		add("policies.decision_log_max_files", "%d is not a positive number of files", f.Policies.DecisionLogMaxFiles)
 	}
 	ps = append(ps, f.Delivery.validate()...)
-	if f.Store.Driver != "sqlite" {
-		add("store.driver", "%q is not supported (sqlite)", f.Store.Driver)
-	}
+	ps = append(ps, f.Store.validate()...)
+	ps = append(ps, f.Admin.validate()...)
 	for i, p := range f.TrustedProxies {
 		if _, err := parsePrefix(p); err != nil {
 			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or CIDR network", p)
@@ -1080,6 +1272,27 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
+// parsePrefixes parses the networks that parse; validate reports the rest.
+func parsePrefixes(ss []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range ss {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// forwardAuthNetworks parses every network, an entry that does not parse
+// as the zero Prefix, which the gateway's Validate reports at its index.
+func forwardAuthNetworks(ss []string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		out[i], _ = parsePrefix(s)
+	}
+	return out
+}
+
 // Gateway returns the gateway's part of the configuration.
 func (f *File) Gateway() gateway.Config {
 	routes := make([]gateway.Route, len(f.Routes))
@@ -1090,16 +1303,12 @@ func (f *File) Gateway() gateway.Config {
 		}
 		routes[i] = gateway.Route{Name: r.Name, Host: r.Host, PathPrefix: r.PathPrefix, Upstream: u}
 	}
-	var trusted []netip.Prefix
-	for _, p := range f.TrustedProxies {
-		if pr, err := parsePrefix(p); err == nil {
-			trusted = append(trusted, pr)
-		}
-	}
+	trusted := parsePrefixes(f.TrustedProxies)
 	return gateway.Config{
 		LoginHost:       f.LoginHost,
 		Routes:          routes,
 		TrustedProxies:  trusted,
+		ForwardAuth:     gateway.ForwardAuthConfig{TrustedNetworks: forwardAuthNetworks(f.ForwardAuth.TrustedNetworks)},
 		Session:         gateway.SessionConfig{IdleTimeout: f.Session.IdleTimeout, MaxLifetime: f.Session.MaxLifetime},
 		StripHeaders:    f.Identity.StripHeaders,
 		IdentityHeaders: f.Identity.Headers,

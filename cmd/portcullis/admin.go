@@ -20,10 +20,11 @@ import (
 
 	"github.com/portcullis/portcullis/assertion"
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/gateway/admin"
 	"github.com/portcullis/portcullis/gateway/credential"
 	"github.com/portcullis/portcullis/gateway/facts"
 	"github.com/portcullis/portcullis/gateway/store"
-	"github.com/portcullis/portcullis/plugins/store/sqlite"
+	"github.com/portcullis/portcullis/plugins/store/combined"
 	"github.com/portcullis/portcullis/policies"
 )
 
@@ -36,9 +37,33 @@ const adminUsage = `usage:
                                (replace the security phone once the person is verified offline; --phone "" removes it)
   portcullis admin keys list   --config FILE
   portcullis admin keys rotate --config FILE     (a new signing key; the old one stays published until it can sign nothing still valid)
+
+over a running gateway's admin API (several replicas, a gateway in a container):
+  portcullis admin --server URL --token-file FILE user unlock   --username NAME
+  portcullis admin --server URL --token-file FILE user phone    --username NAME --phone NUMBER
+  portcullis admin --server URL --token-file FILE user sessions --username NAME [--revoke [ID]]
+  portcullis admin --server URL --token-file FILE user devices  --username NAME [--remove ID]
+  portcullis admin --server URL --token-file FILE user decisions --username NAME [--limit N]   (newest first; decision why ID explains one)
+  portcullis admin --server URL --token-file FILE decision why  ID
+  portcullis admin --server URL --token-file FILE keys rotate
+                               (URL: http://127.0.0.1:9090, the admin listener; http only to loopback, else https)
 `
 
 func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	gfs := flag.NewFlagSet("admin", flag.ContinueOnError)
+	gfs.SetOutput(stderr)
+	server := gfs.String("server", "", "a running gateway's admin listener, http://127.0.0.1:9090; without it the command works on the store itself")
+	tokenFile := gfs.String("token-file", "", "the file holding the admin API token (mode 0600), with --server")
+	if err := gfs.Parse(args); err != nil {
+		return err
+	}
+	args = gfs.Args()
+	if *server != "" {
+		return cmdAdminRemote(ctx, *server, *tokenFile, args, stdout, stderr)
+	}
+	if *tokenFile != "" {
+		return errors.New("admin: --token-file needs --server")
+	}
 	if len(args) >= 2 && args[0] == "keys" {
 		return cmdAdminKeys(ctx, args[1], args[2:], stdout, stderr)
 	}
@@ -119,11 +144,7 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return fmt.Errorf("unlock %q: %w", *username, err)
 		}
-		if !was {
-			fmt.Fprintf(stdout, "%s was not locked; its failure count is reset\n", u.Username)
-			return nil
-		}
-		fmt.Fprintf(stdout, "unlocked %s\n", u.Username)
+		printUnlock(stdout, u.Username, was)
 	case "phone":
 		if !flagGiven(fs, "phone") {
 			fmt.Fprint(stderr, adminUsage)
@@ -268,36 +289,27 @@ func emailAddress(raw string) (string, error) {
 	return a.Address, nil
 }
 
-// setSecurityPhone replaces the profile's security phone with raw (typed
-// through the classifier, stored in E.164), or removes it when raw is
-// empty. The change is logged with who made it: the operating-system user
-// running the command. The number is logged masked.
-func setSecurityPhone(ctx context.Context, db interface {
-	UserByName(context.Context, string) (store.User, error)
-	SetSecurityPhone(context.Context, string, string, time.Time) error
-}, phones facts.Phones, logger *slog.Logger, username, raw string, now time.Time, stdout io.Writer) error {
-	u, err := db.UserByName(ctx, credential.CanonicalUsername(username))
+// setSecurityPhone replaces the profile's security phone with raw, or
+// removes it when raw is empty, as the admin API does
+// (admin.SetSecurityPhone: VoIP numbers are refused). The change is logged
+// with who made it: the operating-system user running the command. The
+// number is logged masked.
+func setSecurityPhone(ctx context.Context, db admin.PhoneUsers, phones facts.Phones, logger *slog.Logger, username, raw string, now time.Time, stdout io.Writer) error {
+	c, err := admin.SetSecurityPhone(ctx, db, phones, username, raw, now)
+	if pe, ok := errors.AsType[*admin.PhoneError](err); ok {
+		return fmt.Errorf("--phone %q: %w", raw, pe)
+	}
 	if err != nil {
 		return fmt.Errorf("phone %q: %w", username, err)
 	}
-	var e164 string
-	var pf policies.PhoneFacts
-	if raw != "" {
-		if pf, e164, err = phones.Classify(ctx, raw); err != nil {
-			return fmt.Errorf("--phone %q: %w", raw, err)
-		}
-	}
-	if err := db.SetSecurityPhone(ctx, u.ID, e164, now); err != nil {
-		return fmt.Errorf("phone %q: %w", username, err)
-	}
-	attrs := []any{"username", u.Username, "user_id", u.ID, "by", osUser(), "at", now.UTC(), "replaced", u.SecurityPhone != ""}
-	if e164 == "" {
+	u := c.User
+	attrs := []any{"username", u.Username, "user_id", u.ID, "by", osUser(), "at", now.UTC(), "replaced", c.Replaced}
+	if c.Removed {
 		logger.Info("security phone removed by an administrator", attrs...)
-		fmt.Fprintf(stdout, "removed the security phone of %s\n", u.Username)
-		return nil
+	} else {
+		logger.Info("security phone set by an administrator", append(attrs, "phone", c.Phone.Masked, "line_type", c.Phone.LineType)...)
 	}
-	logger.Info("security phone set by an administrator", append(attrs, "phone", pf.Masked, "line_type", pf.LineType)...)
-	fmt.Fprintf(stdout, "security phone of %s is now %s (%s)\n", u.Username, pf.Masked, pf.LineType)
+	printPhone(stdout, u.Username, c.Removed, c.Phone.Masked, c.Phone.LineType)
 	return nil
 }
 
@@ -341,7 +353,7 @@ func cmdAdminKeys(ctx context.Context, verb string, args []string, stdout, stder
 		if err := signer.Rotate(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "rotated: %s signs now, %s is retired (running gateways pick this up within a minute)\n", signer.KeyID(), old)
+		printRotated(stdout, signer.KeyID(), old)
 	case "list":
 		keys, err := db.SigningKeys(ctx)
 		if err != nil {
@@ -367,7 +379,7 @@ func cmdAdminKeys(ctx context.Context, verb string, args []string, stdout, stder
 // openConfigStore parses args with a --config flag added to fs, loads the
 // configuration and opens its store, creating data_dir on first use (an
 // admin command may run before the first serve). Warnings go to fs's output.
-func openConfigStore(ctx context.Context, fs *flag.FlagSet, args []string) (*config.File, *sqlite.Store, error) {
+func openConfigStore(ctx context.Context, fs *flag.FlagSet, args []string) (*config.File, *combined.Store, error) {
 	cfg, err := parseConfigFlag(fs, args)
 	if err != nil {
 		return nil, nil, err

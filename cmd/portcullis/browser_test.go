@@ -307,6 +307,12 @@ func openDemoBrowser(t *testing.T, timeout time.Duration, before func(ctx contex
 			t.Logf("browser output:\n%s", browserOut.String())
 		}
 	})
+	// The first action starts the browser and ties it to its context: it
+	// must be bctx, not a shorter-lived context a test derives for one
+	// action.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
 	return &demoBrowser{ctx: bctx, log: blog, dir: dir, addr: addr, port: port,
 		fail: func(format string, args ...any) {
 			t.Helper()
@@ -428,6 +434,16 @@ type browserLog struct {
 	console   []string // every other warning or error on the console
 	documents []string // document requests in order, redirects included
 	cspAdded  chan struct{}
+	// fresh is every message since takeFresh, CSP ones included.
+	fresh []consoleEntry
+}
+
+// consoleEntry is one warning or error the browser reported.
+type consoleEntry struct {
+	text  string
+	url   string // the resource it is about, when the browser names one
+	error bool   // an error rather than a warning
+	csp   bool   // a Content-Security-Policy violation
 }
 
 func newBrowserLog() *browserLog {
@@ -438,6 +454,7 @@ func (b *browserLog) listen(ev any) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var text string
+	var entry consoleEntry
 	switch ev := ev.(type) {
 	case *log.EventEntryAdded:
 		if ev.Entry.Level != log.EntryLevelError && ev.Entry.Level != log.EntryLevelWarning {
@@ -447,6 +464,7 @@ func (b *browserLog) listen(ev any) {
 		if ev.Entry.URL != "" {
 			text += " (" + ev.Entry.URL + ")"
 		}
+		entry = consoleEntry{url: ev.Entry.URL, error: ev.Entry.Level == log.EntryLevelError}
 	case *runtime.EventConsoleAPICalled:
 		if ev.Type != runtime.ConsoleAPICalledTypeError && ev.Type != runtime.ConsoleAPICalledTypeWarning {
 			return
@@ -455,6 +473,7 @@ func (b *browserLog) listen(ev any) {
 		for _, arg := range ev.Args {
 			text += " " + string(arg.Value) + arg.Description
 		}
+		entry.error = ev.Type == runtime.ConsoleAPICalledTypeError
 	case *network.EventRequestWillBeSent:
 		if ev.Type == network.ResourceTypeDocument {
 			b.documents = append(b.documents, ev.Request.Method+" "+ev.Request.URL)
@@ -463,7 +482,10 @@ func (b *browserLog) listen(ev any) {
 	default:
 		return
 	}
-	if !strings.Contains(strings.ToLower(text), "content security policy") {
+	entry.text = text
+	entry.csp = strings.Contains(strings.ToLower(text), "content security policy")
+	b.fresh = append(b.fresh, entry)
+	if !entry.csp {
 		b.console = append(b.console, text)
 		return
 	}
@@ -481,6 +503,16 @@ func (b *browserLog) takeDocuments() []string {
 	d := b.documents
 	b.documents = nil
 	return d
+}
+
+// takeFresh returns and forgets the warnings and errors reported since it
+// was last called.
+func (b *browserLog) takeFresh() []consoleEntry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := b.fresh
+	b.fresh = nil
+	return f
 }
 
 func (b *browserLog) cspMessages() []string {

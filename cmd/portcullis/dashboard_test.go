@@ -64,6 +64,7 @@ func TestGrafanaDashboardUsesExportedMetrics(t *testing.T) {
 	newPolicyMetrics(exported)
 	newCountingSender(nil, exported)
 	instrument(exported, nil)
+	upstreamMetrics(exported)
 	exported.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		shadowMetrics(nil), decisionLogDrops(nil), geoipReloads(nil))
 	metric := regexp.MustCompile(`\b(portcullis_[a-z_]+|process_[a-z_]+|go_[a-z_]+|up)\b`)
@@ -97,7 +98,8 @@ func TestGrafanaDashboardUsesExportedMetrics(t *testing.T) {
 	// The metrics operators alert on each have a panel.
 	for _, want := range []string{"portcullis_logins_total", "portcullis_lockouts_total", "portcullis_step_ups_total",
 		"portcullis_messages_sent_total", "portcullis_code_sends_refused_total", "portcullis_message_delivery_failures_total",
-		"portcullis_policy_evaluation_seconds", "portcullis_policy_reloads_total", "portcullis_decision_log_dropped_total"} {
+		"portcullis_policy_evaluation_seconds", "portcullis_policy_reloads_total", "portcullis_decision_log_dropped_total",
+		"portcullis_upstream_duration_seconds"} {
 		if !slices.Contains(used, want) {
 			t.Errorf("no panel shows %s", want)
 		}

@@ -29,10 +29,13 @@ commands:
   admin  user add|list|unlock|phone
                                   manage customer profiles and their security phones (--config FILE)
   admin  keys list|rotate         list or rotate the assertion signing keys (--config FILE)
+  admin  --server URL --token-file F user unlock|phone|sessions|devices|decisions, decision why, keys rotate
+                                  the same over a running gateway's admin API (several replicas, containers)
   policy test [DIR]               run the Rego policy tests
-  policy eval --point P --input F decide one input and show which rules fired
+  policy eval --point P --input F decide one input and show which rules fired (--explain: why, rule by rule)
   policy audit [--format F]       judge the policy against NIST SP 800-63B-4 and OWASP ASVS 5.0
   policy replay --log F --dir D   decide logged inputs with a candidate policy and report what changes
+  policy why --log F --id ID      find a logged decision and explain it with today's policy
 `
 
 func main() {

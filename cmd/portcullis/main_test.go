@@ -138,16 +138,7 @@ func TestDemo(t *testing.T) {
 
 	api := func(c *http.Client, path, body string) (int, demoAnswer) {
 		t.Helper()
-		resp, err := c.Post("https://bank.localhost:"+port+"/.portcullis/api/v1/"+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var a demoAnswer
-		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		return resp.StatusCode, a
+		return postAPI(t, c, "https://bank.localhost:"+port, path, body)
 	}
 	const aliceLogin = `{"username":"alice","password":"wonderland-demo-42"}`
 	if code, a := api(client, "login", aliceLogin); code != http.StatusForbidden || a.Status != "step_up_required" ||
@@ -500,4 +491,19 @@ func TestHTTPRedirectsOnlyKnownHosts(t *testing.T) {
 			t.Errorf("Host %s: Location %q, want %q (status %d)", tc.host, got, tc.want, rec.Code)
 		}
 	}
+}
+
+// postAPI posts body to the JSON API's path on site and decodes the answer.
+func postAPI(t *testing.T, c *http.Client, site, path, body string) (int, demoAnswer) {
+	t.Helper()
+	resp, err := c.Post(site+"/.portcullis/api/v1/"+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a demoAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return resp.StatusCode, a
 }

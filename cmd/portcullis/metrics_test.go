@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -124,8 +125,7 @@ func TestPolicyDecisionsAreCounted(t *testing.T) {
 		}
 		engine.Decide(t.Context(), in)
 	}
-	got := gatherCounters(t, reg)
-	for metric, want := range map[string]float64{
+	wantMetrics(t, gatherCounters(t, reg), map[string]float64{
 		"portcullis_policy_decisions_total{login,ip_anonymous_vpn,deny}": 1,
 		"portcullis_policy_decisions_total{login,ok,allow}":              1,
 		"portcullis_logins_total{denied,ip_anonymous_vpn}":               1,
@@ -135,25 +135,18 @@ func TestPolicyDecisionsAreCounted(t *testing.T) {
 		"portcullis_lockouts_total{}":                                    1,
 		"portcullis_code_sends_refused_total{phone_voip}":                1,
 		"portcullis_policy_reloads_total{ok}":                            0,
-	} {
-		if got[metric] != want {
-			t.Errorf("%s = %v, want %v", metric, got[metric], want)
-		}
-	}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "portcullis_policy_evaluation_seconds" {
-			continue
-		}
-		var n uint64
-		for _, m := range f.GetMetric() {
-			n += m.GetHistogram().GetSampleCount()
-		}
-		if n != 6 {
-			t.Errorf("%d decisions timed, want 6", n)
+		"portcullis_policy_evaluation_seconds{login}":                    2,
+		"portcullis_policy_evaluation_seconds{login_password}":           3,
+		"portcullis_policy_evaluation_seconds{send_code}":                1,
+	})
+}
+
+// wantMetrics checks the metrics of want in got (gatherCounters).
+func wantMetrics(t *testing.T, got, want map[string]float64) {
+	t.Helper()
+	for metric, w := range want {
+		if got[metric] != w {
+			t.Errorf("%s = %v, want %v", metric, got[metric], w)
 		}
 	}
 }
@@ -170,20 +163,33 @@ func TestMessagesAreCounted(t *testing.T) {
 		t.Error("a failed send was reported as sent")
 	}
 	s.Send(t.Context(), notify.Message{Channel: "pigeon", Purpose: "whatever"})
-	got := gatherCounters(t, reg)
-	for metric, want := range map[string]float64{
+	wantMetrics(t, gatherCounters(t, reg), map[string]float64{
 		"portcullis_messages_sent_total{sms,login}":         1,
 		"portcullis_messages_sent_total{sms,notice}":        1,
 		"portcullis_message_delivery_failures_total{voice}": 1,
 		"portcullis_message_delivery_failures_total{other}": 1,
 		"portcullis_messages_sent_total{voice,login}":       0,
-	} {
-		if got[metric] != want {
-			t.Errorf("%s = %v, want %v", metric, got[metric], want)
-		}
-	}
+	})
 }
 
 type senderFunc func(context.Context, notify.Message) error
 
 func (f senderFunc) Send(ctx context.Context, m notify.Message) error { return f(ctx, m) }
+
+// Upstream responses are timed by route and status, an unreachable
+// upstream as "error", whose series exists from the start.
+func TestUpstreamResponsesAreTimed(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	observer := upstreamMetrics(reg)
+	savings, loans := observer("savings"), observer("carloans")
+	savings(200, time.Millisecond)
+	savings(200, time.Millisecond)
+	savings(0, time.Second)
+	loans(503, time.Millisecond)
+	wantMetrics(t, gatherCounters(t, reg), map[string]float64{
+		"portcullis_upstream_duration_seconds{200,savings}":    2,
+		"portcullis_upstream_duration_seconds{error,savings}":  1,
+		"portcullis_upstream_duration_seconds{503,carloans}":   1,
+		"portcullis_upstream_duration_seconds{error,carloans}": 0,
+	})
+}

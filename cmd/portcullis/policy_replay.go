@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -59,11 +60,14 @@ func cmdPolicyReplay(ctx context.Context, args []string, stdout, stderr io.Write
 		return flag.ErrHelp
 	}
 	fail := func(err error) error { return &exitError{status: 2, err: err} }
-	candidate, err := policies.New(ctx, policies.Config{Dir: *dir, AccessCacheSize: -1})
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(policies.ReplayGCPercent)
+	}
+	candidate, err := policies.New(ctx, policies.Config{Dir: *dir})
 	if err != nil {
 		return fail(fmt.Errorf("candidate: %w", err))
 	}
-	base, err := policies.New(ctx, policies.Config{Dir: *baseline, AccessCacheSize: -1})
+	base, err := policies.New(ctx, policies.Config{Dir: *baseline})
 	if err != nil {
 		return fail(fmt.Errorf("baseline: %w", err))
 	}

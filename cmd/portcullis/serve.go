@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,6 +30,7 @@ import (
 	"github.com/portcullis/portcullis/certs"
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/admin"
 	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/delivery/outbox"
@@ -37,7 +39,7 @@ import (
 	"github.com/portcullis/portcullis/plugins/delivery/webhook"
 	"github.com/portcullis/portcullis/plugins/geoip"
 	"github.com/portcullis/portcullis/plugins/phone"
-	"github.com/portcullis/portcullis/plugins/store/sqlite"
+	"github.com/portcullis/portcullis/plugins/store/combined"
 	"github.com/portcullis/portcullis/policies"
 )
 
@@ -96,7 +98,7 @@ func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
 
 // app is a running gateway's parts, for the demo to add to.
 type app struct {
-	store   *sqlite.Store
+	store   *combined.Store
 	server  *gateway.Server
 	policy  *policies.Engine
 	signer  *assertion.Signer
@@ -140,7 +142,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	deps := gateway.Deps{Users: db, Hits: db, Sessions: db, Records: db, Devices: db, Factors: db,
-		CodeKey: codeKey, Signer: signer, Policy: engine, Directory: dir, Logger: logger}
+		CodeKey: codeKey, Signer: signer, Policy: engine, Directory: dir, Invalidator: invalidator(db), Logger: logger}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		shadowMetrics(engine), decisionLogDrops(dlog))
 	if cfg.GeoIP.AnonymousIP != "" {
@@ -165,6 +167,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	deps.Sender = newCountingSender(sender, reg)
+	deps.UpstreamObserver = upstreamMetrics(reg)
 	if watchesPolicies(cfg.Policies) {
 		go engine.Watch(ctx, time.Second)
 	}
@@ -179,6 +182,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	defer srv.Close()
 	logger.Info("password hashing", "max_concurrent", gcfg.Password.MaxConcurrent, "nice", gcfg.Password.Nice)
 	tlsCfg := certsConfig(cfg)
+	tlsCfg.Storage = certStorage(db)
 	if cfg.TLS.ACME.CARoot != "" {
 		pem, err := os.ReadFile(cfg.TLS.ACME.CARoot)
 		if err != nil {
@@ -196,6 +200,14 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	}
 	defer mgr.Close()
 
+	adminAPI, err := newAdminAPI(cfg, db, srv, signer, phones, engine, codeKey, logger)
+	if err != nil {
+		return err
+	}
+	adminMux := http.NewServeMux()
+	adminMux.Handle(admin.Prefix, adminAPI)
+	adminMux.Handle("/", adminHandler(reg, db, cfg.Listen.Pprof))
+
 	handler := instrument(reg, srv)
 
 	httpsLn, err := net.Listen("tcp", cfg.Listen.HTTPS)
@@ -210,7 +222,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 	servers := []*http.Server{
 		{Handler: handler, TLSConfig: mgr.TLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)},
-		{Handler: adminHandler(reg, db, cfg.Listen.Pprof), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second},
 	}
 	lns := []net.Listener{httpsLn, adminLn}
 	if cfg.Listen.HTTP != "" {
@@ -249,6 +261,11 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		for _, s := range servers {
 			_ = s.Shutdown(shutdownCtx)
 		}
+		return nil
+	})
+	// Drop the sessions other replicas end from this one's cache.
+	g.Go(func() error {
+		srv.Sessions().Watch(gctx)
 		return nil
 	})
 	// Reload signing keys so a rotation made elsewhere is picked up, and
@@ -394,29 +411,43 @@ func certsConfig(cfg *config.File) certs.Config {
 }
 
 // openStore creates data_dir (mode 0700) if it is missing, checks the
-// secret files' permissions and opens the store. serve, the demo and the
-// admin commands all open the store through it.
-func openStore(ctx context.Context, cfg *config.File, logger *slog.Logger) (*sqlite.Store, error) {
+// secret files' permissions and opens the store (openBackends). serve, the
+// demo and the admin commands all open the store through it.
+func openStore(ctx context.Context, cfg *config.File, logger *slog.Logger) (*combined.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	if err := checkSecretFiles(cfg, logger); err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, cfg.StorePath())
+	return openBackends(ctx, cfg, logger)
 }
 
-// secretFiles are the files of cfg that hold secrets: the store (signing
-// keys, password hashes) with its -wal and -shm, the code key, the private
-// keys, the carrier lookup's and the delivery plugins' secrets, and outbox
-// files (they hold security codes).
+// secretFiles are the files of cfg that hold secrets: the SQLite store
+// (signing keys, password hashes) with its -wal and -shm, or the files of
+// the PostgreSQL DSN and the Redis URL (they may hold passwords), the code
+// key, the private keys, the carrier lookup's and the delivery plugins'
+// secrets, the admin API's tokens, and outbox files (they hold security
+// codes).
 func secretFiles(cfg *config.File) []string {
-	db := cfg.StorePath()
-	files := append([]string{db, db + "-wal", db + "-shm", cfg.CodeKeyPath()}, certs.KeyFiles(certsConfig(cfg))...)
+	var files []string
+	if cfg.Store.Driver == "sqlite" {
+		db := cfg.StorePath()
+		files = append(files, db, db+"-wal", db+"-shm")
+	}
+	for _, f := range []string{cfg.Store.Postgres.DSNFile, cfg.Store.Redis.URLFile} {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	files = append(append(files, cfg.CodeKeyPath()), certs.KeyFiles(certsConfig(cfg))...)
 	if f := cfg.Phone.CarrierLookup.SecretFile; f != "" {
 		files = append(files, f)
 	}
 	files = append(files, cfg.Delivery.SecretFiles()...)
+	for _, t := range cfg.Admin.Tokens {
+		files = append(files, t.File) // the admin API's bearer tokens
+	}
 	for _, c := range cfg.Delivery.Channels() {
 		if c.Outbox != nil {
 			files = append(files, cfg.DataPath(c.Outbox.Path)) // it holds security codes
@@ -573,18 +604,7 @@ func instrument(reg prometheus.Registerer, next http.Handler) http.Handler {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"code"})
 	reg.MustRegister(dur)
-	var bound [600]atomic.Pointer[prometheus.Observer]
-	observer := func(code int) prometheus.Observer {
-		if code < 100 || code >= len(bound) {
-			return dur.WithLabelValues(strconv.Itoa(code))
-		}
-		if o := bound[code].Load(); o != nil {
-			return *o
-		}
-		o := dur.WithLabelValues(strconv.Itoa(code))
-		bound[code].Store(&o)
-		return o
-	}
+	observer := byStatus(dur)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -595,6 +615,49 @@ func instrument(reg prometheus.Registerer, next http.Handler) http.Handler {
 		}
 		observer(code).Observe(time.Since(start).Seconds())
 	})
+}
+
+// byStatus returns the observer of vec for a status code, with the code
+// as vec's last label after labels. Each code's observer is bound once, at
+// its first use, so that observing costs no label lookup.
+func byStatus(vec *prometheus.HistogramVec, labels ...string) func(code int) prometheus.Observer {
+	var bound [600]atomic.Pointer[prometheus.Observer]
+	with := func(code int) prometheus.Observer {
+		return vec.WithLabelValues(append(slices.Clone(labels), strconv.Itoa(code))...)
+	}
+	return func(code int) prometheus.Observer {
+		if code < 100 || code >= len(bound) {
+			return with(code)
+		}
+		if o := bound[code].Load(); o != nil {
+			return *o
+		}
+		o := with(code)
+		bound[code].Store(&o)
+		return o
+	}
+}
+
+// upstreamMetrics times each route's upstream responses by status code
+// (gateway.Deps.UpstreamObserver); an upstream that could not be reached
+// is code "error".
+func upstreamMetrics(reg prometheus.Registerer) func(route string) func(status int, took time.Duration) {
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "portcullis_upstream_duration_seconds", Help: "Time to an upstream's response headers, by route and status code (error: not reached).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"route", "code"})
+	reg.MustRegister(dur)
+	return func(route string) func(int, time.Duration) {
+		observer := byStatus(dur, route)
+		failed := dur.WithLabelValues(route, "error")
+		return func(status int, took time.Duration) {
+			if status == 0 {
+				failed.Observe(took.Seconds())
+				return
+			}
+			observer(status).Observe(took.Seconds())
+		}
+	}
 }
 
 // statusWriter remembers the status a handler answered with. Flushing,
