@@ -8,6 +8,7 @@
 //
 //	go run ./bench/serve                       # about 5 minutes
 //	go run ./bench/serve -rounds 3 -duration 8s -oauth2-proxy $(go env GOPATH)/bin/oauth2-proxy
+//	go run ./bench/serve -store postgres-redis -replicas 2  # two gateways on PostgreSQL and Redis behind bench/front
 //
 // It then measures sign-ins: the argon2id ceiling of the machine, sign-in
 // throughput, and the proxied requests' throughput and p99 during a burst
@@ -58,6 +59,10 @@ type options struct {
 	nice        int
 	profile     string
 	hashers     int
+	store       string
+	postgres    string
+	redis       string
+	replicas    int
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -78,6 +83,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.nice, "nice", -1, "set the gateway's password.nice (-1 leaves the default)")
 	fs.IntVar(&o.hashers, "max-concurrent", 0, "set the gateway's password.max_concurrent (0 leaves the default)")
 	fs.StringVar(&o.profile, "cpuprofile", "", "only load the gateway for -duration and write its CPU profile (listen.pprof) to this file")
+	fs.StringVar(&o.store, "store", storeSQLite, "the gateway's store: sqlite (a file in its data directory) or postgres-redis (store.driver postgres with store.redis)")
+	// The defaults are resolved after parsing, so that help never shows a
+	// password the environment's DSN or URL may hold.
+	fs.StringVar(&o.postgres, "postgres", "", "with -store postgres-redis, the DSN of a database the run may create a schema in (default $"+postgresEnv+", else "+defaultPostgres+")")
+	fs.StringVar(&o.redis, "redis", "", "with -store postgres-redis, the Redis server's URL (default $"+redisEnv+", else "+defaultRedis+")")
+	fs.IntVar(&o.replicas, "replicas", 1, "gateway processes sharing the store behind a round-robin TCP front (more than 1 needs -store postgres-redis)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,6 +97,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.rounds < 1 || o.duration < time.Second || o.conns < 1 || o.threads < 1 || o.burst < 0 || o.warmup < 0 {
 		return errors.New("rounds, connections and threads must be positive, duration at least 1s")
+	}
+	if o.postgres == "" {
+		o.postgres = envOr(postgresEnv, defaultPostgres)
+	}
+	if o.redis == "" {
+		o.redis = envOr(redisEnv, defaultRedis)
+	}
+	if err := checkStore(o); err != nil {
+		return err
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk is not installed (apt-get install wrk)")
@@ -129,11 +149,42 @@ func btoi(b bool) int {
 
 // target is one proxy under load.
 type target struct {
-	Name       string `json:"name"`
-	url        string
-	headers    []string
-	proc       *proc
+	Name    string `json:"name"`
+	url     string
+	headers []string
+	// procs are the proxy's processes, whose CPU a run sums: one, or the
+	// gateway's replicas; front is the load balancer before them, if any.
+	procs      []*proc
+	front      *proc
 	identified bool // the upstream must see the gateway's identity on every request
+}
+
+// cpu returns the CPU time the proxy's processes have used so far.
+func (t *target) cpu() (time.Duration, error) { return sumOver(t.procs, (*proc).cpu) }
+
+// rss returns the proxy's processes' resident memory in bytes.
+func (t *target) rss() (int64, error) { return sumOver(t.procs, (*proc).rss) }
+
+// frontCPU returns the CPU time of the front before the proxy, 0 without
+// one.
+func (t *target) frontCPU() (time.Duration, error) {
+	if t.front == nil {
+		return 0, nil
+	}
+	return t.front.cpu()
+}
+
+// sumOver adds up one measure of every process.
+func sumOver[T time.Duration | int64](procs []*proc, measure func(*proc) (T, error)) (T, error) {
+	var total T
+	for _, p := range procs {
+		v, err := measure(p)
+		if err != nil {
+			return 0, err
+		}
+		total += v
+	}
+	return total, nil
 }
 
 // harness is everything the benchmark started.
@@ -147,13 +198,21 @@ type harness struct {
 	client   *http.Client // trusts the gateway's CA
 	base     string       // https://localhost:port of the gateway
 	device   string       // the registered device's cookie value
-	admin    string       // the gateway's admin listener
+	admin    string       // the (first) gateway's admin listener
 	procs    []*proc
+	front    *proc        // the TCP front of several replicas
+	shared   *sharedStore // the PostgreSQL schema and Redis prefix, with postgres-redis
+	log      io.Writer
 }
 
 func (b *harness) close() {
 	for _, p := range slices.Backward(b.procs) {
 		p.stop()
+	}
+	if b.shared != nil {
+		if err := b.shared.close(); err != nil {
+			fmt.Fprintln(b.log, "serve bench: cleaning up the store:", err)
+		}
 	}
 	if !b.keep {
 		os.RemoveAll(b.dir)
@@ -169,12 +228,20 @@ func setUp(ctx context.Context, o options, log io.Writer) (*harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &harness{dir: dir, keep: o.keep}
+	b := &harness{dir: dir, keep: o.keep, log: log}
 	if o.keep {
 		fmt.Fprintln(log, "working directory:", dir)
 	}
-	fmt.Fprintln(log, "building portcullis, upstream, bareproxy ...")
-	if err := build(ctx, root, dir); err != nil {
+	pkgs := []string{"./cmd/portcullis", "./bench/upstream", "./bench/bareproxy"}
+	if o.replicas > 1 {
+		pkgs = append(pkgs, "./bench/front")
+	}
+	names := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		names[i] = filepath.Base(p)
+	}
+	fmt.Fprintf(log, "building %s ...\n", strings.Join(names, ", "))
+	if err := build(ctx, root, dir, pkgs); err != nil {
 		return b, err
 	}
 	bin := func(name string) string { return filepath.Join(dir, "bin", name) }
@@ -185,25 +252,10 @@ func setUp(ctx context.Context, o options, log io.Writer) (*harness, error) {
 	}
 	b.procs, b.upstream, b.upAddr = append(b.procs, up), up, upAddr
 
-	// The gateway, configured and provisioned as an operator would.
-	gwAddr, err1 := freePort()
-	adminAddr, err2 := freePort()
-	if err := errors.Join(err1, err2); err != nil {
-		return b, err
-	}
-	configPath := filepath.Join(dir, "portcullis.yaml")
-	if err := os.WriteFile(configPath, []byte(gatewayConfig(root, dir, gwAddr, adminAddr, upAddr, o.nice, o.hashers, o.profile != "")), 0o600); err != nil {
-		return b, err
-	}
-	if err := addUser(ctx, bin("portcullis"), configPath); err != nil {
-		return b, err
-	}
-	gw, _, err := start(ctx, dir, "portcullis", false, bin("portcullis"), "serve", "--config", configPath)
+	// The gateway, configured and provisioned as an operator would; with
+	// several replicas, gwAddr is their front's.
+	gws, gwAddr, err := b.startGateways(ctx, o, root, bin, upAddr)
 	if err != nil {
-		return b, err
-	}
-	b.procs = append(b.procs, gw)
-	if err := waitHTTP(ctx, http.DefaultClient, "http://"+adminAddr+"/readyz", gw); err != nil {
 		return b, err
 	}
 	if b.client, err = gatewayClient(filepath.Join(dir, "data", "ca.pem")); err != nil {
@@ -214,8 +266,8 @@ func setUp(ctx context.Context, o options, log io.Writer) (*harness, error) {
 	if err != nil {
 		return b, fmt.Errorf("sign in on the gateway: %w", err)
 	}
-	b.device, b.admin = device, adminAddr
-	b.gateway = &target{Name: "portcullis", url: b.base + "/", proc: gw, identified: true,
+	b.device = device
+	b.gateway = &target{Name: "portcullis", url: b.base + "/", procs: gws, front: b.front, identified: true,
 		headers: []string{"Cookie: " + sessionCookie + "=" + sess}}
 
 	cert, key, err := writeCert(dir)
@@ -228,7 +280,7 @@ func setUp(ctx context.Context, o options, log io.Writer) (*harness, error) {
 		return b, err
 	}
 	b.procs = append(b.procs, bare)
-	b.targets = []*target{{Name: "bare", url: "https://" + host + ":" + portOf(bareAddr) + "/", proc: bare}, b.gateway}
+	b.targets = []*target{{Name: "bare", url: "https://" + host + ":" + portOf(bareAddr) + "/", procs: []*proc{bare}}, b.gateway}
 
 	if _, err := exec.LookPath("caddy"); err == nil && !o.noCaddy {
 		addr, err := freePort()
@@ -244,7 +296,7 @@ func setUp(ctx context.Context, o options, log io.Writer) (*harness, error) {
 			return b, err
 		}
 		b.procs = append(b.procs, c)
-		t := &target{Name: "caddy", url: "https://" + host + ":" + portOf(addr) + "/", proc: c}
+		t := &target{Name: "caddy", url: "https://" + host + ":" + portOf(addr) + "/", procs: []*proc{c}}
 		if err := waitTarget(ctx, t); err != nil {
 			return b, err
 		}
@@ -276,7 +328,7 @@ func setUp(ctx context.Context, o options, log io.Writer) (*harness, error) {
 		if err != nil {
 			return b, err
 		}
-		b.targets = append(b.targets, &target{Name: "oauth2-proxy", url: base + "/", proc: p, headers: []string{"Cookie: " + cookie}})
+		b.targets = append(b.targets, &target{Name: "oauth2-proxy", url: base + "/", procs: []*proc{p}, headers: []string{"Cookie: " + cookie}})
 	}
 	return b, nil
 }
@@ -290,7 +342,7 @@ func waitTarget(ctx context.Context, t *target) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready: %w: %s", t.Name, err, t.proc.tail())
+			return fmt.Errorf("%s not ready: %w: %s", t.Name, err, t.procs[0].tail())
 		}
 		select {
 		case <-ctx.Done():

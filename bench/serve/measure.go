@@ -29,6 +29,9 @@ type runResult struct {
 	// by the requests; UpstreamCPUPerRequest the upstream's.
 	CPUPerRequest         time.Duration `json:"cpu_per_request_ns"`
 	UpstreamCPUPerRequest time.Duration `json:"upstream_cpu_per_request_ns"`
+	// FrontCPUPerRequest is the TCP front's, before several replicas; the
+	// replicas' CPU, summed, is CPUPerRequest.
+	FrontCPUPerRequest time.Duration `json:"front_cpu_per_request_ns,omitempty"`
 	// NewConnections is how many TCP connections the machine opened
 	// during the run: wrk's own 64 and any the proxy opened upstream.
 	NewConnections int64  `json:"new_tcp_connections"`
@@ -41,7 +44,11 @@ type runResult struct {
 
 // report is the whole benchmark's outcome.
 type report struct {
-	Machine  string        `json:"machine"`
+	Machine string `json:"machine"`
+	// Store is the gateway's (sqlite or postgres-redis) and Replicas how
+	// many gateway processes shared it behind the front.
+	Store    string        `json:"store"`
+	Replicas int           `json:"replicas"`
 	Conns    int           `json:"connections"`
 	Threads  int           `json:"wrk_threads"`
 	Duration time.Duration `json:"duration_ns"`
@@ -49,12 +56,13 @@ type report struct {
 	Ratios   []ratioRow    `json:"ratios"`
 	Burst    []burstRow    `json:"burst,omitempty"`
 	Logins   *loginResult  `json:"logins,omitempty"`
-	// GatewayRSS is the gateway's resident memory at the end.
+	// GatewayRSS is the gateway's resident memory at the end, summed over
+	// the replicas.
 	GatewayRSS int64 `json:"gateway_rss_bytes"`
 }
 
 func (b *harness) measure(ctx context.Context, o options, log io.Writer) (*report, error) {
-	rep := &report{Machine: machine(), Conns: o.conns, Threads: o.threads, Duration: o.duration}
+	rep := &report{Machine: machine(), Store: o.store, Replicas: o.replicas, Conns: o.conns, Threads: o.threads, Duration: o.duration}
 	for round := range o.rounds {
 		order := slices.Clone(b.targets)
 		// Rotate, so that no proxy always runs first or after the same one.
@@ -106,7 +114,7 @@ func (b *harness) measure(ctx context.Context, o options, log io.Writer) (*repor
 		fmt.Fprintf(log, "sign-ins %.1f/s (503: %d), argon2id ceiling %.1f hashes/s\n", lr.PerSecond, lr.Busy, lr.CeilingPerSecond)
 		rep.Logins = lr
 	}
-	rep.GatewayRSS, _ = b.gateway.proc.rss()
+	rep.GatewayRSS, _ = b.gateway.rss()
 	return rep, nil
 }
 
@@ -140,20 +148,22 @@ func (b *harness) measureOne(ctx context.Context, o options, t *target, round, b
 		stopBurst()
 		return res, err
 	}
-	cpu0, err1 := t.proc.cpu()
+	cpu0, err1 := t.cpu()
 	ucpu0, err2 := b.upstream.cpu()
 	conns0, err3 := tcpActiveOpens()
+	fcpu0, err7 := t.frontCPU()
 	logins0, busy0 := logins.ok.Load(), logins.busy.Load()
 	w, out, err := runWrk(ctx, t.url, o.duration, o.threads, o.conns, t.headers)
-	cpu1, err4 := t.proc.cpu()
+	cpu1, err4 := t.cpu()
 	ucpu1, err5 := b.upstream.cpu()
 	conns1, err6 := tcpActiveOpens()
+	fcpu1, err8 := t.frontCPU()
 	res.Logins, res.LoginsBusy = logins.ok.Load()-logins0, logins.busy.Load()-busy0
 	stopBurst()
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	if err := firstError(err1, err2, err3, err4, err5, err6, logins.err()); err != nil {
+	if err := firstError(err1, err2, err3, err4, err5, err6, err7, err8, logins.err()); err != nil {
 		return res, err
 	}
 	total1, ident1, err := b.upstreamCounts()
@@ -174,6 +184,7 @@ func (b *harness) measureOne(ctx context.Context, o options, t *target, round, b
 	}
 	res.CPUPerRequest = (cpu1 - cpu0) / time.Duration(w.Requests)
 	res.UpstreamCPUPerRequest = (ucpu1 - ucpu0) / time.Duration(w.Requests)
+	res.FrontCPUPerRequest = (fcpu1 - fcpu0) / time.Duration(w.Requests)
 	res.NewConnections = conns1 - conns0
 	return res, nil
 }

@@ -82,15 +82,31 @@ func ms(d time.Duration) string  { return fmt.Sprintf("%.2fms", float64(d)/float
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "machine: %s\nwrk: %d connections, %d threads, %s per run\n\n", r.Machine, r.Conns, r.Threads, r.Duration)
-	fmt.Fprintln(w, "| round | proxy | req/s | p50 | p99 | proxy CPU/req | upstream CPU/req | new TCP conns | load avg before |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintf(w, "machine: %s\nwrk: %d connections, %d threads, %s per run\n", r.Machine, r.Conns, r.Threads, r.Duration)
+	fronted := r.Replicas > 1
+	if fronted {
+		fmt.Fprintf(w, "gateway: store %s, %d replicas behind a round-robin TCP front (TLS ends at the replicas); "+
+			"its CPU per request is summed over the replicas, the front's apart\n\n", r.Store, r.Replicas)
+		fmt.Fprintln(w, "| round | proxy | req/s | p50 | p99 | proxy CPU/req | front CPU/req | upstream CPU/req | new TCP conns | load avg before |")
+		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+	} else {
+		fmt.Fprintf(w, "gateway: store %s, 1 replica\n\n", r.Store)
+		fmt.Fprintln(w, "| round | proxy | req/s | p50 | p99 | proxy CPU/req | upstream CPU/req | new TCP conns | load avg before |")
+		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---|")
+	}
 	for _, x := range r.Runs {
 		if x.Burst {
 			continue
 		}
-		fmt.Fprintf(w, "| %d | %s | %.0f | %s | %s | %.1f µs | %.1f µs | %d | %s |\n", x.Round, x.Target, x.RPS, ms(x.P50), ms(x.P99),
-			us(x.CPUPerRequest), us(x.UpstreamCPUPerRequest), x.NewConnections, x.LoadAvg)
+		front := ""
+		if fronted {
+			front = " – |"
+			if x.Target == "portcullis" {
+				front = fmt.Sprintf(" %.1f µs |", us(x.FrontCPUPerRequest))
+			}
+		}
+		fmt.Fprintf(w, "| %d | %s | %.0f | %s | %s | %.1f µs |%s %.1f µs | %d | %s |\n", x.Round, x.Target, x.RPS, ms(x.P50), ms(x.P99),
+			us(x.CPUPerRequest), front, us(x.UpstreamCPUPerRequest), x.NewConnections, x.LoadAvg)
 	}
 	fmt.Fprintln(w, "\nAgainst the bare proxy, per round (median and range):")
 	fmt.Fprintln(w, "\n| proxy | throughput | p50 | p99 | CPU per request |")
@@ -115,5 +131,9 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "\nsign-ins alone, %d concurrent: %.1f/s (p50 %s, p99 %s; %d answered 503); argon2id ceiling %.1f hashes/s on every core: ratio %.2f\n",
 			l.Concurrency, l.PerSecond, ms(l.P50), ms(l.P99), l.Busy, l.CeilingPerSecond, l.Ratio)
 	}
-	fmt.Fprintf(w, "\ngateway resident memory at the end: %.1f MB\n", float64(r.GatewayRSS)/1e6)
+	if fronted {
+		fmt.Fprintf(w, "\ngateway resident memory at the end, %d replicas together: %.1f MB\n", r.Replicas, float64(r.GatewayRSS)/1e6)
+	} else {
+		fmt.Fprintf(w, "\ngateway resident memory at the end: %.1f MB\n", float64(r.GatewayRSS)/1e6)
+	}
 }

@@ -41,9 +41,8 @@ const (
 )
 
 // build compiles the commands the benchmark runs into dir/bin.
-func build(ctx context.Context, root, dir string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "bin")+"/",
-		"./cmd/portcullis", "./bench/upstream", "./bench/bareproxy")
+func build(ctx context.Context, root, dir string, pkgs []string) error {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", filepath.Join(dir, "bin") + "/"}, pkgs...)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %w\n%s", err, out)
@@ -99,10 +98,30 @@ func writeCert(dir string) (certPath, keyPath string, err error) {
 	return certPath, keyPath, nil
 }
 
+// replicaFiles is where one gateway process keeps what is its own and
+// finds what the replicas share.
+type replicaFiles struct {
+	dataDir     string
+	decisionLog string
+	// store is the store section's body.
+	store string
+	// outbox and codeKey are the shared outbox's and code key's paths, ""
+	// for the defaults under dataDir; publicPort is listen.public_port, 0
+	// for none.
+	outbox, codeKey string
+	publicPort      string
+}
+
+// sqliteFiles is the single gateway on SQLite in dir/data.
+func sqliteFiles(dir string) replicaFiles {
+	return replicaFiles{dataDir: dir + "/data", decisionLog: dir + "/decisions.jsonl",
+		store: "  driver: sqlite\n  path: portcullis.db\n"}
+}
+
 // gatewayConfig is serve's configuration as an operator would run it:
 // internal TLS, the shipped policies with the decision log on, the GeoIP
 // databases, codes by text to an outbox, metrics on the admin listener.
-func gatewayConfig(root, dir, listen, admin, upstream string, nice, hashers int, pprof bool) string {
+func gatewayConfig(root string, f replicaFiles, listen, admin, upstream string, nice, hashers int, pprof bool) string {
 	password := "password:\n  queue_timeout: 2s\n"
 	if nice >= 0 {
 		password += fmt.Sprintf("  nice: %d\n", nice)
@@ -110,35 +129,44 @@ func gatewayConfig(root, dir, listen, admin, upstream string, nice, hashers int,
 	if hashers > 0 {
 		password += fmt.Sprintf("  max_concurrent: %d\n", hashers)
 	}
-	return password + fmt.Sprintf(`data_dir: %[2]s/data
+	outbox, extra := "outbox.jsonl", ""
+	if f.outbox != "" {
+		outbox = f.outbox
+	}
+	if f.codeKey != "" {
+		extra += fmt.Sprintf("codes:\n  key_file: %s\n", f.codeKey)
+	}
+	listenExtra := ""
+	if f.publicPort != "" {
+		listenExtra = "  public_port: " + f.publicPort + "\n"
+	}
+	return password + fmt.Sprintf(`data_dir: %[2]s
 listen:
   https: %[3]q
   admin: %[4]q
   pprof: %[7]v
-tls:
+%[11]stls:
   mode: internal
 routes:
   - name: bank
     host: %[6]s
     upstream: http://%[5]s
 store:
-  driver: sqlite
-  path: portcullis.db
-session:
+%[9]ssession:
   idle_timeout: 15m
   max_lifetime: 12h
 support_phone: 1-800-555-0100
 delivery:
-  sms: { outbox: { path: outbox.jsonl } }
+  sms: { outbox: { path: %[10]s } }
 policies:
-  decision_log: %[2]s/decisions.jsonl
+  decision_log: %[8]s
 geoip:
   anonymous_ip: %[1]s/testdata/geoip/GeoIP2-Anonymous-IP-Test.mmdb
   country: %[1]s/testdata/geoip/GeoLite2-Country-Test.mmdb
 log:
   level: info
   format: json
-`, root, dir, listen, admin, upstream, host, pprof)
+`, root, f.dataDir, listen, admin, upstream, host, pprof, f.decisionLog, f.store, outbox, listenExtra) + extra
 }
 
 // addUser creates the benchmark's customer with the admin command.
