@@ -3,16 +3,14 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/portcullis/portcullis/plugins/store/migrations"
 )
 
 // migrationFiles holds the schema, one numbered file per change:
@@ -37,54 +35,10 @@ func embeddedMigrations() ([]migration, error) {
 }
 
 // migration is one numbered file of migrationFiles.
-type migration struct {
-	version int
-	name    string // the file name, kept for the record
-	sql     string
-}
+type migration = migrations.Migration
 
-// loadMigrations reads every *.sql file at the root of fsys in version order
-// and checks that the versions are 1 to n, each once.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	if len(names) == 0 {
-		return nil, errors.New("no migrations")
-	}
-	ms := make([]migration, 0, len(names))
-	for _, name := range names {
-		m := migration{name: name} // Glob at the root: a bare file name
-		if m.version, err = migrationVersion(m.name); err != nil {
-			return nil, err
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: %w", m.name, err)
-		}
-		m.sql = string(b)
-		ms = append(ms, m)
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if want := i + 1; m.version != want {
-			return nil, fmt.Errorf("migration %s: version %d, want %d (versions run from 1 with no gap or repeat)", m.name, m.version, want)
-		}
-	}
-	return ms, nil
-}
-
-// migrationVersion reads the version from a migration's file name,
-// NNNN_description.sql.
-func migrationVersion(name string) (int, error) {
-	digits, _, found := strings.Cut(name, "_")
-	v, err := strconv.Atoi(digits)
-	if !found || err != nil || v < 1 {
-		return 0, fmt.Errorf("migration %s: the name must be NNNN_description.sql, NNNN from 1", name)
-	}
-	return v, nil
-}
+// loadMigrations reads every *.sql file at the root of fsys in version order.
+func loadMigrations(fsys fs.FS) ([]migration, error) { return migrations.Load(fsys) }
 
 // migrate brings the schema up to the last of ms in one transaction that
 // first takes the migration lock: a process that opens the database while
@@ -109,18 +63,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration, now func()
 		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 			return fmt.Errorf("read the schema version: %w", err)
 		}
-		latest := ms[len(ms)-1].version
+		latest := ms[len(ms)-1].Version
 		if current > latest {
 			return fmt.Errorf("the database schema is at version %d, newer than this release supports (%d): run a release that knows it", current, latest)
 		}
 		for _, m := range ms[current:] {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, ts(now()))
+				m.Version, m.Name, ts(now()))
 			if err != nil {
-				return fmt.Errorf("migration %s: record: %w", m.name, err)
+				return fmt.Errorf("migration %s: record: %w", m.Name, err)
 			}
 		}
 		return nil

@@ -111,7 +111,7 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	ms[1].sql = `CREATE TABLE second (id integer PRIMARY KEY);`
+	ms[1].SQL = `CREATE TABLE second (id integer PRIMARY KEY);`
 	s, err = open(t.Context(), dsn, ms)
 	if err != nil {
 		t.Fatal(err)
@@ -119,27 +119,5 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	s.Close()
 	if n := adminQuery[int64](t, `SELECT max(version) FROM `+schema+`.schema_migrations`); n != 2 {
 		t.Errorf("schema version %d after the upgrade, want 2", n)
-	}
-}
-
-func TestLoadMigrationsRefusesBadSets(t *testing.T) {
-	sql := &fstest.MapFile{Data: []byte(`SELECT 1;`)}
-	for _, tc := range []struct {
-		name string
-		fsys fstest.MapFS
-		want string
-	}{
-		{"none", fstest.MapFS{}, "no migrations"},
-		{"gap", fstest.MapFS{"0001_a.sql": sql, "0003_c.sql": sql}, "want 2"},
-		{"repeat", fstest.MapFS{"0001_a.sql": sql, "0001_b.sql": sql}, "want 2"},
-		{"zero", fstest.MapFS{"0000_a.sql": sql}, "NNNN_description.sql"},
-		{"no number", fstest.MapFS{"initial.sql": sql}, "NNNN_description.sql"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadMigrations(tc.fsys)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("loadMigrations: error = %v, want one saying %q", err, tc.want)
-			}
-		})
 	}
 }

@@ -4,14 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/plugins/store/migrations"
 )
 
 // migrationFiles holds the schema, one numbered file per change:
@@ -22,43 +19,10 @@ import (
 var migrationFiles embed.FS
 
 // migration is one schema change.
-type migration struct {
-	version int
-	name    string // the file name, kept for the record
-	sql     string
-}
+type migration = migrations.Migration
 
-// loadMigrations reads the *.sql files at the root of fsys. Their names start
-// with the version and an underscore; versions run 1, 2, 3... without gaps.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	var ms []migration
-	for _, name := range names {
-		prefix, _, found := strings.Cut(name, "_")
-		v, err := strconv.Atoi(prefix)
-		if !found || err != nil || v < 1 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", name)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", name, err)
-		}
-		ms = append(ms, migration{version: v, name: path.Base(name), sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: version %d, want %d (versions run from 1 without gaps or repeats)", m.name, m.version, i+1)
-		}
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("no migrations")
-	}
-	return ms, nil
-}
+// loadMigrations reads the *.sql files at the root of fsys.
+func loadMigrations(fsys fs.FS) ([]migration, error) { return migrations.Load(fsys) }
 
 // migrate brings the database schema up to the last of ms. Each migration
 // runs in its own write transaction together with its schema_migrations row,
@@ -79,7 +43,7 @@ func migrate(ctx context.Context, db *sql.DB, ms []migration, now func() time.Ti
 	if err != nil {
 		return err
 	}
-	latest := ms[len(ms)-1].version
+	latest := ms[len(ms)-1].Version
 	if current > latest {
 		return fmt.Errorf("database schema version %d is newer than this release supports (%d)", current, latest)
 	}
@@ -106,27 +70,27 @@ func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
 func apply(ctx context.Context, db *sql.DB, m migration, at time.Time) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
 	defer tx.Rollback()
 	var n int
-	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n)
+	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n)
 	if err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
 	if n > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("migration %s: %w", m.name, err)
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, timeArg(at))
+		m.Version, m.Name, timeArg(at))
 	if err != nil {
-		return fmt.Errorf("migration %s: record: %w", m.name, err)
+		return fmt.Errorf("migration %s: record: %w", m.Name, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migration %s: commit: %w", m.name, err)
+		return fmt.Errorf("migration %s: commit: %w", m.Name, err)
 	}
 	return nil
 }

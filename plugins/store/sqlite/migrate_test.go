@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/store"
@@ -64,8 +63,8 @@ func TestMigrationsAreRecorded(t *testing.T) {
 		t.Fatalf("schema_migrations has %d rows, want %d", len(got), len(ms))
 	}
 	for i, a := range got {
-		if a.version != ms[i].version || a.name != ms[i].name {
-			t.Errorf("schema_migrations[%d] = version %d %s, want version %d %s", i, a.version, a.name, ms[i].version, ms[i].name)
+		if a.version != ms[i].Version || a.name != ms[i].Name {
+			t.Errorf("schema_migrations[%d] = version %d %s, want version %d %s", i, a.version, a.name, ms[i].Version, ms[i].Name)
 		}
 		if a.appliedAt.Before(before.Add(-time.Second)) || a.appliedAt.After(time.Now().Add(time.Second)) {
 			t.Errorf("migration %d applied at %v, want about now", a.version, a.appliedAt)
@@ -114,9 +113,9 @@ func TestLaterMigrationIsApplied(t *testing.T) {
 
 	ms := embedded(t)
 	next := migration{
-		version: len(ms) + 1,
-		name:    "9999_later.sql",
-		sql: `ALTER TABLE users ADD COLUMN nickname TEXT NOT NULL DEFAULT 'none';
+		Version: len(ms) + 1,
+		Name:    "9999_later.sql",
+		SQL: `ALTER TABLE users ADD COLUMN nickname TEXT NOT NULL DEFAULT 'none';
 			CREATE TABLE later (id TEXT PRIMARY KEY) STRICT;`,
 	}
 	s, err = open(t.Context(), path, append(slices.Clone(ms), next))
@@ -124,7 +123,7 @@ func TestLaterMigrationIsApplied(t *testing.T) {
 		t.Fatalf("open with a later migration: %v", err)
 	}
 	after := appliedMigrations(t, s)
-	if len(after) != len(before)+1 || after[len(after)-1].version != next.version {
+	if len(after) != len(before)+1 || after[len(after)-1].version != next.Version {
 		t.Fatalf("schema_migrations after the later migration = %v", after)
 	}
 	if !after[0].appliedAt.Equal(before[0].appliedAt) {
@@ -154,7 +153,7 @@ func TestLaterMigrationIsApplied(t *testing.T) {
 func openBefore(t *testing.T, path, name string) *Store {
 	t.Helper()
 	ms := embedded(t)
-	i := slices.IndexFunc(ms, func(m migration) bool { return m.name == name })
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.Name == name })
 	if i < 0 {
 		t.Fatalf("no migration %s", name)
 	}
@@ -289,9 +288,9 @@ func TestFailedMigrationLeavesNoTrace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "portcullis.db")
 	ms := embedded(t)
 	bad := migration{
-		version: len(ms) + 1,
-		name:    "9999_bad.sql",
-		sql: `CREATE TABLE half_done (id TEXT PRIMARY KEY) STRICT;
+		Version: len(ms) + 1,
+		Name:    "9999_bad.sql",
+		SQL: `CREATE TABLE half_done (id TEXT PRIMARY KEY) STRICT;
 			INSERT INTO no_such_table VALUES (1);`,
 	}
 	_, err := open(t.Context(), path, append(slices.Clone(ms), bad))
@@ -310,52 +309,6 @@ func TestFailedMigrationLeavesNoTrace(t *testing.T) {
 	var n int
 	if err := s.read.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM sqlite_schema WHERE name = 'half_done'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("the failed migration's table exists (count %d, %v)", n, err)
-	}
-}
-
-func TestLoadMigrations(t *testing.T) {
-	file := func(sql string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(sql)} }
-	tests := []struct {
-		name     string
-		fsys     fstest.MapFS
-		versions []int
-		err      string
-	}{
-		{"in version order", fstest.MapFS{
-			"0002_b.sql": file("B"), "0010_c.sql": file("C"), "0001_a.sql": file("A"),
-			"0003_d.sql": file("D"), "0004_e.sql": file("E"), "0005_f.sql": file("F"),
-			"0006_g.sql": file("G"), "0007_h.sql": file("H"), "0008_i.sql": file("I"),
-			"0009_j.sql": file("J"), "README.md": file("not a migration"),
-		}, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, ""},
-		{"gap", fstest.MapFS{"0001_a.sql": file("A"), "0003_c.sql": file("C")}, nil, "want 2"},
-		{"repeat", fstest.MapFS{"0001_a.sql": file("A"), "1_b.sql": file("B")}, nil, "want 2"},
-		{"no number", fstest.MapFS{"initial.sql": file("A")}, nil, "NNNN_description.sql"},
-		{"zero", fstest.MapFS{"0000_a.sql": file("A")}, nil, "NNNN_description.sql"},
-		{"none", fstest.MapFS{}, nil, "no migrations"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ms, err := loadMigrations(tc.fsys)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error = %v, want one containing %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var versions []int
-			for _, m := range ms {
-				versions = append(versions, m.version)
-			}
-			if !slices.Equal(versions, tc.versions) {
-				t.Errorf("versions = %v, want %v", versions, tc.versions)
-			}
-			if ms[0].sql != "A" || ms[9].sql != "C" || ms[9].name != "0010_c.sql" {
-				t.Errorf("migrations read as %+v", ms)
-			}
-		})
 	}
 }
 
