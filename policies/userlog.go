@@ -1,15 +1,10 @@
 package policies
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 )
 
@@ -32,22 +27,13 @@ func UserDecisions(ctx context.Context, logs []string, userID string, limit int)
 		return nil, fmt.Errorf("policies: user decisions: limit %d is not between 1 and %d", limit, MaxUserDecisions)
 	}
 	var out []LoggedDecision
-	seen := map[string]bool{}
-	for _, log := range logs {
-		for _, name := range rotatedLogs(log) {
-			clean := filepath.Clean(name)
-			if seen[clean] {
-				continue
-			}
-			seen[clean] = true
-			newest, err := userDecisionsIn(ctx, name, userID, limit-len(out))
-			if err != nil {
-				return nil, fmt.Errorf("policies: user decisions: %w", err)
-			}
-			out = append(out, newest...)
-			if len(out) == limit {
-				return out, nil
-			}
+	for _, name := range logFiles(logs) {
+		newest, err := userDecisionsIn(ctx, name, userID, limit-len(out))
+		if err != nil {
+			return nil, fmt.Errorf("policies: user decisions: %w", err)
+		}
+		if out = append(out, newest...); len(out) == limit {
+			break
 		}
 	}
 	return out, nil
@@ -56,16 +42,6 @@ func UserDecisions(ctx context.Context, logs []string, userID string, limit int)
 // userDecisionsIn returns the newest n decisions about userID in the file
 // name, newest first.
 func userDecisionsIn(ctx context.Context, name, userID string, n int) ([]LoggedDecision, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, err := decompressed(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
 	want, err := json.Marshal(userID)
 	if err != nil {
 		return nil, err
@@ -73,20 +49,7 @@ func userDecisionsIn(ctx context.Context, name, userID string, n int) ([]LoggedD
 	want = append([]byte(`"user_id":`), want...)
 	ring := make([]LoggedDecision, 0, n) // the newest n so far, oldest at next
 	next := 0
-	for lineNo := 1; ; lineNo++ {
-		if lineNo%4096 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		raw, tooLong, err := readLine(br, DefaultMaxReplayLine)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, lineNo, err)
-		}
-		if tooLong || !bytes.Contains(raw, want) {
-			continue
-		}
+	err = scanLog(ctx, name, want, func(raw []byte, lineNo int) (bool, error) {
 		var head struct {
 			Portcullis struct {
 				UserID string          `json:"user_id"`
@@ -94,19 +57,23 @@ func userDecisionsIn(ctx context.Context, name, userID string, n int) ([]LoggedD
 			} `json:"portcullis"`
 		}
 		if json.Unmarshal(raw, &head) != nil || head.Portcullis.UserID != userID || head.Portcullis.Shadow != nil {
-			continue // the ID in another field, a shadow line, or not JSON
+			return false, nil // the ID in another field, a shadow line, or not JSON
 		}
 		d, err := loggedDecision(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, lineNo, err)
+			return true, fmt.Errorf("%s:%d: %w", name, lineNo, err)
 		}
 		d.File, d.Line = name, lineNo
 		if len(ring) < n {
 			ring = append(ring, d)
-			continue
+		} else {
+			ring[next] = d
+			next = (next + 1) % n
 		}
-		ring[next] = d
-		next = (next + 1) % n
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := append(ring[next:], ring[:next]...)
 	slices.Reverse(out)

@@ -87,24 +87,34 @@ func Why(ctx context.Context, logs []string, id string, e *Engine) (*WhyReport, 
 	if e == nil {
 		return nil, errors.New("policies: why: a policy engine is required")
 	}
+	files := logFiles(logs)
+	for _, name := range files {
+		logged, found, err := findDecision(ctx, name, id)
+		if err != nil {
+			return nil, fmt.Errorf("policies: why: %w", err)
+		}
+		if found {
+			return whyReport(ctx, logged, e)
+		}
+	}
+	return nil, fmt.Errorf("policies: why %s: %w (%d files searched)", id, ErrDecisionNotFound, len(files))
+}
+
+// logFiles lists each log and its rotated predecessors (rotatedLogs),
+// newest first, each file once (a log given twice, or given and found as a
+// rotation, is read once).
+func logFiles(logs []string) []string {
+	var out []string
 	seen := map[string]bool{}
 	for _, log := range logs {
 		for _, name := range rotatedLogs(log) {
-			clean := filepath.Clean(name)
-			if seen[clean] {
-				continue // given twice, or given and found as a rotation
-			}
-			seen[clean] = true
-			logged, found, err := findDecision(ctx, name, id)
-			if err != nil {
-				return nil, fmt.Errorf("policies: why: %w", err)
-			}
-			if found {
-				return whyReport(ctx, logged, e)
+			if clean := filepath.Clean(name); !seen[clean] {
+				seen[clean] = true
+				out = append(out, name)
 			}
 		}
 	}
-	return nil, fmt.Errorf("policies: why %s: %w (%d files searched)", id, ErrDecisionNotFound, len(seen))
+	return out
 }
 
 // rotatedLogs lists log and those of its rotated predecessors that exist,
@@ -130,44 +140,55 @@ func rotatedLogs(log string) []string {
 
 // findDecision streams name, plain or gzip, for the line whose
 // decision_id is id.
-func findDecision(ctx context.Context, name, id string) (LoggedDecision, bool, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return LoggedDecision{}, false, err
-	}
-	defer f.Close()
-	r, err := decompressed(f)
-	if err != nil {
-		return LoggedDecision{}, false, fmt.Errorf("%s: %w", name, err)
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	want := []byte(id)
-	for lineNo := 1; ; lineNo++ {
-		if lineNo%4096 == 0 && ctx.Err() != nil {
-			return LoggedDecision{}, false, ctx.Err()
-		}
-		raw, tooLong, err := readLine(br, DefaultMaxReplayLine)
-		if err == io.EOF {
-			return LoggedDecision{}, false, nil
-		}
-		if err != nil {
-			return LoggedDecision{}, false, fmt.Errorf("%s:%d: %w", name, lineNo, err)
-		}
-		if tooLong || !bytes.Contains(raw, want) {
-			continue
-		}
+func findDecision(ctx context.Context, name, id string) (logged LoggedDecision, found bool, err error) {
+	err = scanLog(ctx, name, []byte(id), func(raw []byte, lineNo int) (bool, error) {
 		var head struct {
 			DecisionID string `json:"decision_id"`
 		}
 		if json.Unmarshal(raw, &head) != nil || head.DecisionID != id {
-			continue // the ID in another field, or a line that is not JSON
+			return false, nil // the ID in another field, or a line that is not JSON
 		}
-		logged, err := loggedDecision(raw)
+		if logged, err = loggedDecision(raw); err != nil {
+			return true, fmt.Errorf("%s:%d: decision %s: %w", name, lineNo, id, err)
+		}
+		logged.File, logged.Line, found = name, lineNo, true
+		return true, nil
+	})
+	return logged, found, err
+}
+
+// scanLog streams the decision log file name, plain or gzip, and calls f
+// with each line that contains want (and is not longer than
+// DefaultMaxReplayLine) and its line number, until f says it is done or
+// fails. It holds one line at a time.
+func scanLog(ctx context.Context, name string, want []byte, f func(raw []byte, lineNo int) (done bool, err error)) error {
+	file, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	r, err := decompressed(file)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	for lineNo := 1; ; lineNo++ {
+		if lineNo%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		raw, tooLong, err := readLine(br, DefaultMaxReplayLine)
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
-			return LoggedDecision{}, false, fmt.Errorf("%s:%d: decision %s: %w", name, lineNo, id, err)
+			return fmt.Errorf("%s:%d: %w", name, lineNo, err)
 		}
-		logged.File, logged.Line = name, lineNo
-		return logged, true, nil
+		if tooLong || !bytes.Contains(raw, want) {
+			continue
+		}
+		if done, err := f(raw, lineNo); done || err != nil {
+			return err
+		}
 	}
 }
 
