@@ -125,12 +125,12 @@ func codeCorrect(in *policies.Input) bool {
 	return in.Attempt != nil && in.Attempt.CodeOK != nil && *in.Attempt.CodeOK
 }
 
-// metricLabel bounds a method or purpose label to the values the gateway
-// uses.
+// metricLabel bounds a channel, step-up method or purpose label to the
+// values the gateway uses; anything else is "other".
 func metricLabel(v string) string {
 	switch v {
-	case "sms", "voice", "email", "totp", "questions", "passkey",
-		"login", "recover", "settings", "enrol":
+	case notify.SMS, notify.Voice, notify.Email, "totp", "questions", "passkey",
+		notify.PurposeLogin, notify.PurposeRecover, notify.PurposePhoneChange, notify.PurposeSettings, notify.PurposeNotice, "enrol":
 		return v
 	}
 	return "other"
@@ -156,25 +156,10 @@ func newCountingSender(next notify.Sender, reg prometheus.Registerer) *countingS
 }
 
 func (s *countingSender) Send(ctx context.Context, m notify.Message) error {
-	channel := m.Channel
-	switch channel {
-	case notify.SMS, notify.Voice, notify.Email:
-	default:
-		channel = "other"
-	}
 	if err := s.next.Send(ctx, m); err != nil {
-		s.failed.WithLabelValues(channel).Inc()
+		s.failed.WithLabelValues(metricLabel(m.Channel)).Inc()
 		return err
 	}
-	s.sent.WithLabelValues(channel, metricPurpose(m.Purpose)).Inc()
+	s.sent.WithLabelValues(metricLabel(m.Channel), metricLabel(m.Purpose)).Inc()
 	return nil
-}
-
-// metricPurpose bounds a message purpose label.
-func metricPurpose(p string) string {
-	switch p {
-	case notify.PurposeLogin, notify.PurposeRecover, notify.PurposePhoneChange, notify.PurposeSettings, notify.PurposeNotice, "enrol":
-		return p
-	}
-	return "other"
 }
