@@ -109,7 +109,7 @@ func TestRequestsAreCountedByStatus(t *testing.T) {
 // policy will not send to a VoIP number.
 func TestPolicyDecisionsAreCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	engine, _, err := newLoggingPolicyEngine(t.Context(), config.Policies{}, slog.New(slog.DiscardHandler), newPolicyMetrics(reg))
+	engine, _, err := newPolicyEngine(t.Context(), config.Policies{}, slog.New(slog.DiscardHandler), newPolicyMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,11 +93,11 @@ func TestDecisionLogIsPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "decisions.jsonl")
-	_, closeLog, err := newPolicyEngine(t.Context(), config.Policies{DecisionLog: path}, slog.New(slog.DiscardHandler))
+	_, dlog, err := newPolicyEngine(t.Context(), config.Policies{DecisionLog: path}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeLog()
+	dlog.Close()
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("decision log: %v %v, want mode 0600", fi.Mode().Perm(), err)
 	}

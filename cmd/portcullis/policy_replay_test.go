@@ -39,8 +39,8 @@ type loggedInputs struct {
 func recordReplayLog(t *testing.T) loggedInputs {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
-	engine, closeLog, err := newPolicyEngine(t.Context(), config.Policies{DecisionLog: path,
-		DecisionLogMaxSize: "512KiB", DecisionLogMaxFiles: 100}, slog.New(slog.DiscardHandler))
+	engine, dlog, err := newPolicyEngine(t.Context(), config.Policies{DecisionLog: path,
+		DecisionLogMaxSize: "512KiB", DecisionLogMaxFiles: 100}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func recordReplayLog(t *testing.T) loggedInputs {
 		rec.ins = append(rec.ins, in)
 		rec.ds = append(rec.ds, engine.Decide(t.Context(), in))
 	}
-	closeLog()
+	dlog.Close()
 	rotated, err := filepath.Glob(path + ".*")
 	if err != nil {
 		t.Fatal(err)

@@ -119,7 +119,7 @@ func serve(ctx context.Context, cfg *config.File, logger *slog.Logger, ready fun
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	engine, dlog, err := newLoggingPolicyEngine(ctx, cfg.Policies, logger, newPolicyMetrics(reg))
+	engine, dlog, err := newPolicyEngine(ctx, cfg.Policies, logger, newPolicyMetrics(reg))
 	if err != nil {
 		return err
 	}
@@ -485,20 +485,10 @@ func checkSecretFiles(cfg *config.File, logger *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
-// newPolicyEngine loads the policies, with a decision log file when one is
-// configured. The returned func closes the log.
-func newPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger) (*policies.Engine, func(), error) {
-	engine, dlog, err := newLoggingPolicyEngine(ctx, c, logger, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	return engine, func() { dlog.Close() }, nil
-}
-
-// newLoggingPolicyEngine loads the policies, with the decision log file
-// when one is configured (else the log is nil, and closing it does
-// nothing) and obs, if not nil, told of every decision.
-func newLoggingPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger, obs policies.Observer) (*policies.Engine, *bufferedLog, error) {
+// newPolicyEngine loads the policies, with the decision log file when one
+// is configured (else the log is nil, and closing it does nothing) and obs,
+// if not nil, told of every decision.
+func newPolicyEngine(ctx context.Context, c config.Policies, logger *slog.Logger, obs policies.Observer) (*policies.Engine, *bufferedLog, error) {
 	pc, err := policySource(c)
 	if err != nil {
 		return nil, nil, err

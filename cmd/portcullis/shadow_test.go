@@ -39,11 +39,11 @@ func TestShadowFollowsTheConfigurationOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, closeLog, err := newPolicyEngine(t.Context(), cfg.Policies, slog.New(slog.DiscardHandler))
+	engine, dlog, err := newPolicyEngine(t.Context(), cfg.Policies, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeLog()
+	defer dlog.Close()
 	if err := applyShadow(t.Context(), engine, cfg.Policies); err != nil {
 		t.Fatal(err)
 	}
