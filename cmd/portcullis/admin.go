@@ -24,6 +24,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/credential"
 	"github.com/portcullis/portcullis/gateway/facts"
 	"github.com/portcullis/portcullis/gateway/store"
+	"github.com/portcullis/portcullis/plugins/compose"
 	"github.com/portcullis/portcullis/plugins/store/combined"
 	"github.com/portcullis/portcullis/policies"
 )
@@ -88,7 +89,7 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
-	phones, err := newPhones(cfg.Phone, logger)
+	phones, err := compose.NewPhones(cfg.Phone, logger)
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func cmdAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return err
 		}
 		// The password rules are the serving policy's.
-		pc, err := policySource(cfg.Policies)
+		pc, err := compose.PolicySource(cfg.Policies)
 		if err != nil {
 			return err
 		}
@@ -388,7 +389,7 @@ func openConfigStore(ctx context.Context, fs *flag.FlagSet, args []string) (*con
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := openStore(ctx, cfg, logger)
+	db, err := compose.OpenStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, err
 	}

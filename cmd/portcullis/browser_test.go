@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/portcullis/portcullis/gateway/notify"
+	"github.com/portcullis/portcullis/plugins/compose/composetest"
 	"github.com/portcullis/portcullis/plugins/delivery/outbox"
 )
 
@@ -279,7 +280,7 @@ func openDemoBrowser(t *testing.T, timeout time.Duration, before func(ctx contex
 	}
 	leafKeys := demoLeafKeys(t, ctx, addr, caPEM, "login.localhost", "bank.localhost", "auto.localhost")
 
-	var browserOut syncBuffer
+	var browserOut composetest.LogBuffer
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,

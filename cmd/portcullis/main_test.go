@@ -16,33 +16,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/notify"
+	"github.com/portcullis/portcullis/plugins/compose"
+	"github.com/portcullis/portcullis/plugins/compose/composetest"
 	"github.com/portcullis/portcullis/plugins/delivery/outbox"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
-
-// syncBuffer is a bytes.Buffer safe to write from the demo's goroutines
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -61,7 +43,7 @@ func startDemo(t *testing.T, ctx context.Context) (addr, dir string) {
 	dir = filepath.Join(t.TempDir(), "portcullis-demo")
 	addr = freeAddr(t)
 	ctx, cancel := context.WithCancel(ctx)
-	var out, errs syncBuffer
+	var out, errs composetest.LogBuffer
 	done := make(chan struct{})
 	var demoErr error
 	go func() {
@@ -267,8 +249,8 @@ func TestDemo(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || denied.Reason != "ip_anonymous_vpn" {
 		t.Fatalf("login over the demo VPN address: %d %+v", resp.StatusCode, denied)
 	}
-	// The log is flushed within decisionLogFlush.
-	deadline := time.Now().Add(5 * decisionLogFlush)
+	// The log is flushed within compose.DecisionLogFlush.
+	deadline := time.Now().Add(5 * compose.DecisionLogFlush)
 	b, err := os.ReadFile(filepath.Join(dir, "decisions.jsonl"))
 	for (err != nil || !strings.Contains(string(b), "ip_anonymous_vpn")) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/plugins/compose"
 	"github.com/portcullis/portcullis/policies"
 )
 
@@ -42,7 +43,7 @@ func (p *policyFlags) engine(ctx context.Context) (*policies.Engine, error) {
 	case *p.key != "" && *p.unsigned:
 		return nil, errors.New("--bundle-key and --bundle-unsigned are exclusive")
 	}
-	cfg, err := policySource(config.Policies{Dir: *p.dir, Bundle: *p.bundle, BundlePublicKey: *p.key,
+	cfg, err := compose.PolicySource(config.Policies{Dir: *p.dir, Bundle: *p.bundle, BundlePublicKey: *p.key,
 		BundleKeyID: *p.keyID, BundleUnsigned: *p.unsigned})
 	if err != nil {
 		return nil, err

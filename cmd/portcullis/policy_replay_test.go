@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/config"
+	"github.com/portcullis/portcullis/plugins/compose"
 	"github.com/portcullis/portcullis/policies"
 )
 
@@ -39,7 +40,7 @@ type loggedInputs struct {
 func recordReplayLog(t *testing.T) loggedInputs {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
-	engine, dlog, err := newPolicyEngine(t.Context(), config.Policies{DecisionLog: path,
+	engine, dlog, err := compose.NewPolicyEngine(t.Context(), config.Policies{DecisionLog: path,
 		DecisionLogMaxSize: "512KiB", DecisionLogMaxFiles: 100}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)

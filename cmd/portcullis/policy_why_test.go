@@ -108,7 +108,7 @@ func TestPolicyEvalExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundleFile := filepath.Join(t.TempDir(), "bundle.tar.gz")
-	writeTestFile(t, bundleFile, bundleOut.Bytes())
+	writeFile(t, bundleFile, bundleOut.String())
 	out, errs, status = exitStatus(t, "policy", "eval", "--explain", "--bundle", bundleFile, "--bundle-unsigned", "--point", "login", "--input", input)
 	if status != 0 {
 		t.Fatalf("bundle: status %d: %s", status, errs)

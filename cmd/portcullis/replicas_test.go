@@ -28,6 +28,7 @@ import (
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway/admin"
 	"github.com/portcullis/portcullis/gateway/notify"
+	"github.com/portcullis/portcullis/plugins/compose/composetest"
 	"github.com/portcullis/portcullis/plugins/delivery/outbox"
 	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 	"github.com/portcullis/portcullis/plugins/store/faultproxy"
@@ -46,7 +47,7 @@ type cluster struct {
 	addrs   [2]string
 	admins  [2]string // the admin listeners
 	token   string    // the admin API's bearer token
-	logs    [2]*syncBuffer
+	logs    [2]*composetest.LogBuffer
 	pg      [2]*faultproxy.Proxy
 	redis   [2]*faultproxy.Proxy
 	rc      *redis.Client
@@ -118,7 +119,7 @@ func startCluster(t *testing.T) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.logs[i] = &syncBuffer{}
+		c.logs[i] = &composetest.LogBuffer{}
 		logger := slog.New(slog.NewTextHandler(c.logs[i], nil))
 		started := make(chan *app, 1)
 		done := make(chan error, 1)

@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/config"
 	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/store"
+	"github.com/portcullis/portcullis/plugins/compose/composetest"
 	"github.com/portcullis/portcullis/plugins/delivery/outbox"
 	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 	"github.com/portcullis/portcullis/plugins/store/redis/redistest"
@@ -64,7 +64,7 @@ func TestServeKeepsSessionsInRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs composetest.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	started := make(chan *app, 1)
 	done := make(chan error, 1)
@@ -188,46 +188,5 @@ func TestServeKeepsSessionsInRedis(t *testing.T) {
 	}
 	if _, err := a.store.GetSession(ctx, strings.TrimPrefix(sessions[0], prefix+"session:")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetSession after logout: error = %v, want not found", err)
-	}
-}
-
-// The files of the PostgreSQL DSN and the Redis URL are secrets: start-up
-// refuses them open to group or others, before connecting anywhere, and
-// with driver postgres there is no SQLite file to check.
-func TestStoreSecretFilesAreChecked(t *testing.T) {
-	dir := t.TempDir()
-	dsn := filepath.Join(dir, "postgres.dsn")
-	redisURL := filepath.Join(dir, "redis.url")
-	if err := os.WriteFile(dsn, []byte("postgres://u:p@127.0.0.1:1/db\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(redisURL, []byte("redis://:p@127.0.0.1:1/0\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(deliveryRoutes + "data_dir: '" + filepath.Join(dir, "data") + "'\n" +
-		"store:\n  driver: postgres\n  postgres: {dsn_file: '" + dsn + "'}\n  redis: {url_file: '" + redisURL + "'}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := secretFiles(cfg)
-	for _, want := range []string{dsn, redisURL} {
-		if !slices.Contains(files, want) {
-			t.Errorf("secretFiles = %v, want %s among them", files, want)
-		}
-	}
-	if slices.Contains(files, cfg.StorePath()) {
-		t.Errorf("secretFiles = %v holds the SQLite file with driver postgres", files)
-	}
-	for _, f := range []string{dsn, redisURL} {
-		if err := os.Chmod(f, 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
-	logger := slog.New(slog.DiscardHandler)
-	_, err = openStore(t.Context(), cfg, logger)
-	for _, want := range []string{dsn + " has mode 0640", redisURL + " has mode 0640", "chmod 600 " + dsn} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("openStore with open secret files: error = %v, want it to say %q", err, want)
-		}
 	}
 }

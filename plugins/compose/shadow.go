@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func applyShadow(ctx context.Context, engine *policies.Engine, c config.Policies
 		return engine.SetShadow(ctx, &policies.Shadow{Dir: c.ShadowDir})
 	}
 	// The shadow bundle is verified with the same key as the live one.
-	pc, err := policySource(config.Policies{Bundle: c.ShadowBundle, BundlePublicKey: c.BundlePublicKey,
+	pc, err := PolicySource(config.Policies{Bundle: c.ShadowBundle, BundlePublicKey: c.BundlePublicKey,
 		BundleKeyID: c.BundleKeyID, BundleUnsigned: c.BundleUnsigned})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"bytes"
@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// decisionLogFlush is how long a decision line may wait in memory before
+// DecisionLogFlush is how long a decision line may wait in memory before
 // it is handed to the file.
-const decisionLogFlush = 200 * time.Millisecond
+const DecisionLogFlush = 200 * time.Millisecond
 
 const (
 	// decisionLogBatch is the size at which a batch of lines is handed to
@@ -29,11 +29,11 @@ const (
 	decisionLogDropWarning = 10 * time.Second
 )
 
-// bufferedLog is the decision log file, written off the request path. A
+// DecisionLog is the decision log file, written off the request path. A
 // decision appends its line to an in-memory batch under a lock held for a
 // copy, never for a system call; a writer goroutine takes batches as they
-// fill (decisionLogBatch) or every decisionLogFlush and writes them to the
-// file. A line is therefore handed to the file within decisionLogFlush of
+// fill (decisionLogBatch) or every DecisionLogFlush and writes them to the
+// file. A line is therefore handed to the file within DecisionLogFlush of
 // its decision. The queue of batches is bounded: when the disk cannot keep
 // up, a full batch that finds the queue full is dropped, its lines counted
 // (Dropped) and reported with a warning, and no request ever waits for the
@@ -44,7 +44,7 @@ const (
 // keeping maxFiles of them, and a new NAME is opened. Batches are split
 // only between lines, so no line is split across files and no file
 // exceeds the maximum unless a single line does.
-type bufferedLog struct {
+type DecisionLog struct {
 	path     string
 	maxSize  int64 // 0: never rotate
 	maxFiles int
@@ -76,19 +76,19 @@ type bufferedLog struct {
 // openDecisionLog opens (creating it 0600, whatever the umask) the
 // decision log at path for appending, rotated past maxSize bytes (0:
 // never) keeping maxFiles old files.
-func openDecisionLog(path string, maxSize int64, maxFiles int, logger *slog.Logger) (*bufferedLog, error) {
-	b := newBufferedLog(path, maxSize, maxFiles, logger)
+func openDecisionLog(path string, maxSize int64, maxFiles int, logger *slog.Logger) (*DecisionLog, error) {
+	b := newDecisionLog(path, maxSize, maxFiles, logger)
 	return b, b.start()
 }
 
-func newBufferedLog(path string, maxSize int64, maxFiles int, logger *slog.Logger) *bufferedLog {
-	return &bufferedLog{path: path, maxSize: maxSize, maxFiles: max(maxFiles, 1), logger: logger,
+func newDecisionLog(path string, maxSize int64, maxFiles int, logger *slog.Logger) *DecisionLog {
+	return &DecisionLog{path: path, maxSize: maxSize, maxFiles: max(maxFiles, 1), logger: logger,
 		queue: make(chan []byte, decisionLogQueue), free: make(chan []byte, 8),
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // start opens the file and starts the writer.
-func (b *bufferedLog) start() error {
+func (b *DecisionLog) start() error {
 	if err := b.open(); err != nil {
 		return err
 	}
@@ -97,9 +97,9 @@ func (b *bufferedLog) start() error {
 }
 
 // run is the writer goroutine.
-func (b *bufferedLog) run() {
+func (b *DecisionLog) run() {
 	defer close(b.done)
-	t := time.NewTicker(decisionLogFlush)
+	t := time.NewTicker(DecisionLogFlush)
 	defer t.Stop()
 	for {
 		select {
@@ -129,7 +129,7 @@ func (b *bufferedLog) run() {
 
 // handOff queues the current batch for the writer, or, when the queue is
 // full, drops it and counts its lines. The caller holds mu.
-func (b *bufferedLog) handOff() {
+func (b *DecisionLog) handOff() {
 	if len(b.batch) == 0 {
 		return
 	}
@@ -149,7 +149,7 @@ func (b *bufferedLog) handOff() {
 
 // Write appends p, which is one or more whole lines, to the batch. It
 // never waits for the file; it fails only after Close.
-func (b *bufferedLog) Write(p []byte) (int, error) {
+func (b *DecisionLog) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -164,7 +164,7 @@ func (b *bufferedLog) Write(p []byte) (int, error) {
 
 // Dropped is the number of lines dropped because the writer could not keep
 // up.
-func (b *bufferedLog) Dropped() uint64 {
+func (b *DecisionLog) Dropped() uint64 {
 	if b == nil {
 		return 0
 	}
@@ -173,7 +173,7 @@ func (b *bufferedLog) Dropped() uint64 {
 
 // reportDrops warns of lines dropped since the last warning, at most every
 // decisionLogDropWarning unless final.
-func (b *bufferedLog) reportDrops(final bool) {
+func (b *DecisionLog) reportDrops(final bool) {
 	n := b.dropped.Load()
 	if n == b.reported || (!final && time.Since(b.warned) < decisionLogDropWarning) {
 		return
@@ -185,7 +185,7 @@ func (b *bufferedLog) reportDrops(final bool) {
 
 // write writes the lines of p to the file, rotating between lines, and
 // recycles p. Lines that cannot be written are counted as dropped.
-func (b *bufferedLog) write(p []byte) {
+func (b *DecisionLog) write(p []byte) {
 	if b.beforeWrite != nil {
 		b.beforeWrite()
 	}
@@ -243,14 +243,14 @@ func (b *bufferedLog) write(p []byte) {
 
 // lose counts the lines of p, which could not be written because of err,
 // as dropped.
-func (b *bufferedLog) lose(p []byte, err error) {
+func (b *DecisionLog) lose(p []byte, err error) {
 	b.logger.Error("decision log write failed", "path", b.path, "error", err)
 	b.dropped.Add(uint64(bytes.Count(p, []byte{'\n'})))
 }
 
 // open opens b.path for appending with mode 0600. The caller is the
 // writer goroutine, or owns b alone.
-func (b *bufferedLog) open() error {
+func (b *DecisionLog) open() error {
 	f, err := os.OpenFile(b.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("decision log: %w", err)
@@ -271,7 +271,7 @@ func (b *bufferedLog) open() error {
 
 // rotate moves the full file aside and opens a new one. The caller is the
 // writer goroutine.
-func (b *bufferedLog) rotate() error {
+func (b *DecisionLog) rotate() error {
 	err := b.f.Close()
 	b.f = nil
 	if err != nil {
@@ -291,7 +291,7 @@ func (b *bufferedLog) rotate() error {
 
 // Close writes every line written before it and closes the file. Lines
 // written after Close are refused. Closing a nil log does nothing.
-func (b *bufferedLog) Close() error {
+func (b *DecisionLog) Close() error {
 	if b == nil {
 		return nil
 	}

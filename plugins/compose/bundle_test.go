@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"bytes"
@@ -51,7 +51,7 @@ func TestServeLoadsASignedBundle(t *testing.T) {
 	unsigned := build("unsigned.tar.gz", nil)
 	logger := slog.New(slog.DiscardHandler)
 
-	engine, dlog, err := newPolicyEngine(t.Context(), config.Policies{Bundle: signed, BundlePublicKey: public}, logger, nil)
+	engine, dlog, err := NewPolicyEngine(t.Context(), config.Policies{Bundle: signed, BundlePublicKey: public}, logger, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +59,11 @@ func TestServeLoadsASignedBundle(t *testing.T) {
 	if engine.Revision() == "" {
 		t.Fatal("no revision")
 	}
-	if _, _, err := newPolicyEngine(t.Context(), config.Policies{Bundle: unsigned, BundlePublicKey: public}, logger, nil); err == nil ||
+	if _, _, err := NewPolicyEngine(t.Context(), config.Policies{Bundle: unsigned, BundlePublicKey: public}, logger, nil); err == nil ||
 		!strings.Contains(err.Error(), "signatures") {
 		t.Fatalf("unsigned bundle: %v", err)
 	}
-	if _, _, err := newPolicyEngine(t.Context(), config.Policies{Bundle: signed, BundlePublicKey: filepath.Join(dir, "none.pem")}, logger, nil); err == nil ||
+	if _, _, err := NewPolicyEngine(t.Context(), config.Policies{Bundle: signed, BundlePublicKey: filepath.Join(dir, "none.pem")}, logger, nil); err == nil ||
 		!strings.Contains(err.Error(), "bundle_public_key") {
 		t.Fatalf("missing key: %v", err)
 	}

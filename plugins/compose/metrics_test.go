@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"context"
@@ -109,7 +109,7 @@ func TestRequestsAreCountedByStatus(t *testing.T) {
 // policy will not send to a VoIP number.
 func TestPolicyDecisionsAreCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	engine, _, err := newPolicyEngine(t.Context(), config.Policies{}, slog.New(slog.DiscardHandler), newPolicyMetrics(reg))
+	engine, _, err := NewPolicyEngine(t.Context(), config.Policies{}, slog.New(slog.DiscardHandler), newPolicyMetrics(reg))
 	if err != nil {
 		t.Fatal(err)
 	}

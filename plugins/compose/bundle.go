@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"fmt"
@@ -8,10 +8,10 @@ import (
 	"github.com/portcullis/portcullis/policies"
 )
 
-// policySource is where the configuration says the policies come from: a
+// PolicySource is where the configuration says the policies come from: a
 // directory, a bundle (with the public key its signature is checked
 // against, read now), or the embedded policies.
-func policySource(c config.Policies) (policies.Config, error) {
+func PolicySource(c config.Policies) (policies.Config, error) {
 	if c.Bundle == "" {
 		return policies.Config{Dir: c.Dir}, nil
 	}

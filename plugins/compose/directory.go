@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 	"github.com/portcullis/portcullis/plugins/directory"
 )
 
-// openDirectory opens the configured customer directory: nil, nil when
+// OpenDirectory opens the configured customer directory: nil, nil when
 // none is configured. The file is read and checked, the token file's mode
 // checked; nothing is asked over the network. close releases it.
-func openDirectory(c config.Directory, logger *slog.Logger) (dir selfservice.Directory, close func(), err error) {
+func OpenDirectory(c config.Directory, logger *slog.Logger) (dir selfservice.Directory, close func(), err error) {
 	if c.File == "" && c.URL == "" {
 		return nil, func() {}, nil
 	}
@@ -29,7 +29,7 @@ func openDirectory(c config.Directory, logger *slog.Logger) (dir selfservice.Dir
 }
 
 // trimPrefix drops the plugin's own "directory: " from err's text, which
-// openDirectory puts back once.
+// OpenDirectory puts back once.
 func trimPrefix(err error) error {
 	const p = "directory: "
 	if s := err.Error(); len(s) > len(p) && s[:len(p)] == p {

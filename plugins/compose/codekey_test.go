@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/portcullis/portcullis/plugins/compose/composetest"
 )
 
 func TestCodeKeyIsCreatedPrivateAndKept(t *testing.T) {
@@ -37,8 +39,8 @@ func TestCodeKeyIsCreatedPrivateAndKept(t *testing.T) {
 }
 
 func TestCodeKeyIsASecretFile(t *testing.T) {
-	_, cfg := testConfig(t, t.TempDir(), "")
-	for _, f := range secretFiles(cfg) {
+	_, cfg := composetest.Config(t, t.TempDir(), "")
+	for _, f := range SecretFiles(cfg) {
 		if f == cfg.CodeKeyPath() {
 			return
 		}

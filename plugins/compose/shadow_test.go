@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"context"
@@ -39,7 +39,7 @@ func TestShadowFollowsTheConfigurationOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, dlog, err := newPolicyEngine(t.Context(), cfg.Policies, slog.New(slog.DiscardHandler), nil)
+	engine, dlog, err := NewPolicyEngine(t.Context(), cfg.Policies, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

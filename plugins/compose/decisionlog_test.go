@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portcullis/portcullis/plugins/compose/composetest"
 )
 
 func TestBufferedDecisionLog(t *testing.T) {
@@ -29,7 +31,7 @@ func TestBufferedDecisionLog(t *testing.T) {
 	}
 	wg.Wait()
 	// Without a Close, the lines reach the file within the flush interval.
-	deadline := time.Now().Add(10 * decisionLogFlush)
+	deadline := time.Now().Add(10 * DecisionLogFlush)
 	for lines(t, path) < 4000 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -66,7 +68,7 @@ func lines(t *testing.T, path string) int {
 // max_files old files, each a run of whole lines no bigger than the
 // maximum, and every new file is 0600 whatever the umask.
 func TestDecisionLogRotates(t *testing.T) {
-	withUmask(t, 0o022)
+	composetest.Umask(t, 0o022)
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
 	b, err := openDecisionLog(path, 100, 3, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -172,8 +174,8 @@ func TestDecisionLogRotatesConcurrently(t *testing.T) {
 // counted and warned about. Every line is either in the file or counted.
 func TestDecisionLogDropsWhenTheDiskStalls(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "decisions.jsonl")
-	var logs syncBuffer
-	b := newBufferedLog(path, 0, 1, slog.New(slog.NewTextHandler(&logs, nil)))
+	var logs composetest.LogBuffer
+	b := newDecisionLog(path, 0, 1, slog.New(slog.NewTextHandler(&logs, nil)))
 	stalled, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	b.beforeWrite = func() {
@@ -227,7 +229,7 @@ func TestDecisionLogDropsWhenTheDiskStalls(t *testing.T) {
 	}
 }
 
-func dropCounter(t *testing.T, b *bufferedLog) float64 {
+func dropCounter(t *testing.T, b *DecisionLog) float64 {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(decisionLogDrops(b))
 	return gatherCounters(t, reg)["portcullis_decision_log_dropped_total{}"]

@@ -1,4 +1,4 @@
-package main
+package compose
 
 import (
 	"bytes"
@@ -150,10 +150,10 @@ func TestNewSenderRoutesEachChannel(t *testing.T) {
 
 	// The secret files and the outbox (it holds codes) are checked for
 	// their permissions at start-up.
-	files := secretFiles(cfg)
+	files := SecretFiles(cfg)
 	for _, want := range []string{webhookFile, twilioFile, filepath.Join(dir, "mail.jsonl")} {
 		if !slices.Contains(files, want) {
-			t.Errorf("secretFiles lacks %s: %q", want, files)
+			t.Errorf("SecretFiles lacks %s: %q", want, files)
 		}
 	}
 }
