@@ -63,6 +63,7 @@ type options struct {
 	postgres    string
 	redis       string
 	replicas    int
+	caddyModule bool
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -78,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.loginTime, "login-duration", 8*time.Second, "length of the sign-in throughput and ceiling measurements")
 	fs.StringVar(&o.oauth2Proxy, "oauth2-proxy", "", "path of an oauth2-proxy binary to compare too (go install github.com/oauth2-proxy/oauth2-proxy/v7@latest)")
 	fs.BoolVar(&o.noCaddy, "no-caddy", false, "leave out Caddy even when it is installed")
+	fs.BoolVar(&o.caddyModule, "caddy-module", false, "also measure the gateway inside Caddy (cmd/caddy-portcullis with the portcullis directive, on the same store)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, configuration, decision log)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
 	fs.IntVar(&o.nice, "nice", -1, "set the gateway's password.nice (-1 leaves the default)")
@@ -110,7 +112,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk is not installed (apt-get install wrk)")
 	}
-	targets := 2 + btoi(!o.noCaddy) + btoi(o.oauth2Proxy != "")
+	if o.caddyModule && o.replicas > 1 {
+		return errors.New("-caddy-module measures one gateway: leave out -replicas")
+	}
+	targets := 2 + btoi(!o.noCaddy) + btoi(o.oauth2Proxy != "") + btoi(o.caddyModule)
 	limit := time.Duration(o.rounds*targets+4*o.rounds)*(o.duration+o.warmup+5*time.Second) + 3*o.loginTime + 5*time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -236,6 +241,9 @@ func setUp(ctx context.Context, o options, log io.Writer) (*harness, error) {
 	if o.replicas > 1 {
 		pkgs = append(pkgs, "./bench/front")
 	}
+	if o.caddyModule {
+		pkgs = append(pkgs, "./cmd/caddy-portcullis")
+	}
 	names := make([]string, len(pkgs))
 	for i, p := range pkgs {
 		names[i] = filepath.Base(p)
@@ -303,6 +311,14 @@ func setUp(ctx context.Context, o options, log io.Writer) (*harness, error) {
 		b.targets = append(b.targets, t)
 	} else if !o.noCaddy {
 		fmt.Fprintln(log, "caddy is not installed (apt-get install caddy): leaving it out")
+	}
+
+	if o.caddyModule {
+		t, err := b.startEmbedded(ctx, bin("caddy-portcullis"), cert, key)
+		if err != nil {
+			return b, err
+		}
+		b.targets = append(b.targets, t)
 	}
 
 	if o.oauth2Proxy != "" {
