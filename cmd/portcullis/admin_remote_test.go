@@ -32,7 +32,7 @@ func startAdminServe(t *testing.T) (server, tokenFile string, a *app, logs *comp
 	if err := os.WriteFile(tokenFile, []byte(cliAdminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	adminAddr := freeAddr(t)
+	adminAddr := composetest.FreeAddr(t)
 	cfgPath := filepath.Join(dir, "portcullis.yaml")
 	yaml := fmt.Sprintf(`data_dir: data
 listen: {https: %q, admin: %q}
@@ -45,7 +45,7 @@ admin:
     - {name: alice, file: alice.token}
 routes:
   - {name: a, host: a.example, upstream: 'http://127.0.0.1:1'}
-`, freeAddr(t), adminAddr)
+`, composetest.FreeAddr(t), adminAddr)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

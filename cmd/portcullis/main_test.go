@@ -26,29 +26,19 @@ import (
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startDemo runs the demo, as the README does, on a free port until the
 // test ends, and returns its address and data directory.
 func startDemo(t *testing.T, ctx context.Context) (addr, dir string) {
 	t.Helper()
 	dir = filepath.Join(t.TempDir(), "portcullis-demo")
-	addr = freeAddr(t)
+	addr = composetest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(ctx)
 	var out, errs composetest.LogBuffer
 	done := make(chan struct{})
 	var demoErr error
 	go func() {
 		defer close(done)
-		demoErr = run(ctx, []string{"demo", "--data", dir, "--addr", addr, "--admin", freeAddr(t)}, nil, &out, &errs)
+		demoErr = run(ctx, []string{"demo", "--data", dir, "--addr", addr, "--admin", composetest.FreeAddr(t)}, nil, &out, &errs)
 	}()
 	t.Cleanup(func() {
 		cancel()

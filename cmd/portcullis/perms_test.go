@@ -30,7 +30,7 @@ func TestDemoSecretFilesArePrivate(t *testing.T) {
 	var out, errs composetest.LogBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"demo", "--data", dir, "--addr", freeAddr(t), "--admin", freeAddr(t)}, nil, &out, &errs)
+		done <- run(ctx, []string{"demo", "--data", dir, "--addr", composetest.FreeAddr(t), "--admin", composetest.FreeAddr(t)}, nil, &out, &errs)
 	}()
 	t.Cleanup(func() {
 		stop()

@@ -109,7 +109,7 @@ func startCluster(t *testing.T) *cluster {
 		if err := os.WriteFile(urlFile, []byte(rurl+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c.addrs[i], c.admins[i] = freeAddr(t), freeAddr(t)
+		c.addrs[i], c.admins[i] = composetest.FreeAddr(t), composetest.FreeAddr(t)
 		text := strings.ReplaceAll(demoConfig(dir, c.addrs[i], c.admins[i], upstreams), "path: outbox.jsonl", "path: '"+c.outbox+"'") +
 			"codes:\n  key_file: '" + keyFile + "'\n" +
 			"admin:\n  tokens:\n    - name: ops\n      file: '" + tokenFile + "'\n" +

@@ -58,8 +58,8 @@ func TestServeKeepsSessionsInRedis(t *testing.T) {
 		defer up.Close()
 		upstreams = append(upstreams, up.Listener)
 	}
-	addr := freeAddr(t)
-	cfg, err := config.Parse([]byte(demoConfig(dir, addr, freeAddr(t), upstreams) +
+	addr := composetest.FreeAddr(t)
+	cfg, err := config.Parse([]byte(demoConfig(dir, addr, composetest.FreeAddr(t), upstreams) +
 		"store:\n  redis:\n    url_file: '" + urlFile + "'\n    prefix: '" + prefix + "'\n"))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,18 +26,19 @@ import (
 	"github.com/portcullis/portcullis/gateway/notify"
 	"github.com/portcullis/portcullis/gateway/store"
 	"github.com/portcullis/portcullis/plugins/compose"
+	"github.com/portcullis/portcullis/plugins/compose/composetest"
 	"github.com/portcullis/portcullis/plugins/delivery/outbox"
 	"github.com/portcullis/portcullis/plugins/geoip/geoiptest"
 )
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(composetest.FreeAddr(t))
+	n, err := strconv.Atoi(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return n
 }
 
 // embedded is a Caddy running a gateway through the module, with one
