@@ -29,6 +29,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -94,11 +95,19 @@ func (h *Handler) Cleanup() error { return h.leave() }
 
 // ServeHTTP hands the request to the gateway, which answers it (a sign-in
 // page, a redirect to one, or the route's upstream response); next is not
-// called.
+// called. A request that did not come over TLS is refused with a 403
+// before the gateway sees it: passwords and session cookies never cross
+// plain HTTP, and Caddy's automatic HTTPS redirects such requests before
+// they get here unless the site was declared http://.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if r.TLS == nil {
+		return caddyhttp.Error(http.StatusForbidden, errPlainHTTP)
+	}
 	h.gw.Handler().ServeHTTP(w, r)
 	return nil
 }
+
+var errPlainHTTP = errors.New("portcullis: the gateway serves only over HTTPS; this request came over plain HTTP (serve the site with TLS)")
 
 // UnmarshalCaddyfile reads the directive:
 //

@@ -46,7 +46,7 @@ func freePort(t *testing.T) int {
 type embedded struct {
 	t                    *testing.T
 	dir, yaml, caddyfile string
-	https, admin         int
+	https, admin, plain  int // plain: a site declared http://
 	outbox               string
 	client               *http.Client
 }
@@ -70,7 +70,7 @@ func startEmbedded(t *testing.T) *embedded {
 		fmt.Fprintf(w, "app answered %s for %s", r.Header.Get("X-Portcullis-User"), r.URL.Path)
 	}))
 	t.Cleanup(app.Close)
-	e := &embedded{t: t, dir: t.TempDir(), https: freePort(t), admin: freePort(t)}
+	e := &embedded{t: t, dir: t.TempDir(), https: freePort(t), admin: freePort(t), plain: freePort(t)}
 	e.yaml = filepath.Join(e.dir, "portcullis.yaml")
 	e.outbox = filepath.Join(e.dir, "data", "outbox.jsonl")
 	if err := geoiptest.Generate(e.dir); err != nil {
@@ -102,7 +102,12 @@ http://127.0.0.1:%[5]d {
 	bind 127.0.0.1
 	portcullis_admin %[3]s
 }
-`, e.dir, e.https, e.yaml, freePort(t), e.admin)
+
+http://127.0.0.1:%[6]d {
+	bind 127.0.0.1
+	portcullis %[3]s
+}
+`, e.dir, e.https, e.yaml, freePort(t), e.admin, e.plain)
 	if err := e.load(); err != nil {
 		t.Fatal(err)
 	}
@@ -275,6 +280,19 @@ func TestCaddyServesTheGateway(t *testing.T) {
 	sms, _, _ := strings.Cut(msg.Text, " ")
 	if c, a := e.api("step-up/verify", `{"method":"code","code":"`+sms+`"}`); c != http.StatusOK || a.Status != "authenticated" {
 		t.Fatalf("step-up/verify: %d %+v", c, a)
+	}
+	// The same gateway on a site declared http:// refuses to serve: no
+	// password or session cookie crosses plain HTTP.
+	plain := fmt.Sprintf("http://127.0.0.1:%d", e.plain)
+	if code, _, body := e.get(plain + "/accounts"); code != http.StatusForbidden || strings.Contains(body, "app answered") {
+		t.Errorf("GET over plain HTTP: %d %q, want 403", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, plain+"/.portcullis/api/v1/login", strings.NewReader(`{"username":"alice","password":"wonderland-test-42"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := e.client.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) > 0 {
+		t.Errorf("login over plain HTTP: %d with cookies %v, want 403 and none", resp.StatusCode, resp.Cookies())
 	}
 	// A client's own identity header does not reach the app.
 	if code, _, body := e.get(bank+"/accounts", "X-Portcullis-User", "mallory"); code != http.StatusOK || body != "app answered alice for /accounts" {
