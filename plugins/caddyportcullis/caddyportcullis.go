@@ -32,7 +32,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +105,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if r.TLS == nil {
 		return caddyhttp.Error(http.StatusForbidden, errPlainHTTP)
 	}
-	h.gw.Handler().ServeHTTP(w, r)
+	h.run.gw.Handler().ServeHTTP(w, r)
 	return nil
 }
 
@@ -142,9 +144,19 @@ func (a *Admin) Validate() error { return validate(a.Config) }
 func (a *Admin) Cleanup() error { return a.leave() }
 
 // ServeHTTP answers with the gateway's admin handler: the admin API (a
-// bearer token from admin.tokens), /metrics, /healthz and /readyz.
+// bearer token from admin.tokens), /metrics, /healthz and /readyz. As the
+// standalone admin listener, it serves only on a loopback address unless
+// the file sets listen.admin_exposed: metrics and health ask no one who
+// they are. A request that reached it on another address gets a 403.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	a.gw.AdminHandler().ServeHTTP(w, r)
+	if !a.run.adminExposed {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if ap, err := netip.ParseAddrPort(fmt.Sprint(local)); err != nil || !ap.Addr().Unmap().IsLoopback() {
+			return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("portcullis_admin: served on %v, not a loopback address: "+
+				"bind its site to loopback, or set listen.admin_exposed: true in the gateway's file and keep others out with the network", local))
+		}
+	}
+	a.run.gw.AdminHandler().ServeHTTP(w, r)
 	return nil
 }
 
@@ -158,7 +170,7 @@ func (a *Admin) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // shared is a handler's hold on its gateway in the pool.
 type shared struct {
 	key string
-	gw  *compose.Gateway
+	run *running
 }
 
 // join holds the gateway of the file at path, starting it if no handler
@@ -183,7 +195,7 @@ func (s *shared) join(path string) error {
 	if err != nil {
 		return err
 	}
-	s.key, s.gw = key, v.(*running).gw
+	s.key, s.run = key, v.(*running)
 	return nil
 }
 
@@ -193,15 +205,16 @@ func (s *shared) leave() error {
 		return nil
 	}
 	_, err := gateways.Delete(s.key)
-	s.key, s.gw = "", nil
+	s.key, s.run = "", nil
 	return err
 }
 
 // running is a gateway and its background work.
 type running struct {
-	gw   *compose.Gateway
-	stop context.CancelFunc
-	done chan struct{}
+	gw           *compose.Gateway
+	adminExposed bool // listen.admin_exposed
+	stop         context.CancelFunc
+	done         chan struct{}
 }
 
 // start loads the configuration file at path and starts its gateway. It
@@ -225,7 +238,7 @@ func start(path string, zl *zap.Logger) (*running, error) {
 	}
 	logger.Info("portcullis gateway started inside caddy; the file's listen and tls sections are not used",
 		"config", path, "hosts", cfg.Hosts())
-	r := &running{gw: gw, stop: stop, done: make(chan struct{})}
+	r := &running{gw: gw, adminExposed: cfg.Listen.AdminExposed, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		gw.Run(ctx, nil)

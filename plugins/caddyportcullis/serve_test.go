@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +21,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	// Caddy's file storage and local CA, for the test's certificates.
 	_ "github.com/caddyserver/caddy/v2/modules/caddypki"
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
@@ -204,17 +208,19 @@ func (e *embedded) api(path, body string) (int, answer) {
 }
 
 // gateway is the one gateway running.
-func gateway(t *testing.T) *compose.Gateway {
+func gateway(t *testing.T) *compose.Gateway { return theRunning(t).gw }
+
+func theRunning(t *testing.T) *running {
 	t.Helper()
-	var gws []*compose.Gateway
+	var rs []*running
 	gateways.Range(func(_, v any) bool {
-		gws = append(gws, v.(*running).gw)
+		rs = append(rs, v.(*running))
 		return true
 	})
-	if len(gws) != 1 {
-		t.Fatalf("%d gateways running, want 1", len(gws))
+	if len(rs) != 1 {
+		t.Fatalf("%d gateways running, want 1", len(rs))
 	}
-	return gws[0]
+	return rs[0]
 }
 
 func runningCount() int {
@@ -312,6 +318,41 @@ func TestCaddyServesTheGateway(t *testing.T) {
 	code, _, body := e.get(admin+"/admin/v1/users/alice/sessions", "Authorization", "Bearer s3cret-admin-token-0123456789abcdef")
 	if code != http.StatusOK || !strings.Contains(body, `"sessions"`) {
 		t.Errorf("admin API with the token: %d %q", code, body)
+	}
+	// Off loopback the admin handler refuses, unless the file sets
+	// listen.admin_exposed, as the standalone admin listener does.
+	for _, tc := range []struct {
+		local   string // the address the request reached; empty: none known
+		exposed bool
+		want    int
+	}{
+		{"127.0.0.1:9090", false, http.StatusOK},
+		{"[::1]:9090", false, http.StatusOK},
+		{"10.0.0.5:9090", false, http.StatusForbidden},
+		{"[::ffff:10.0.0.5]:9090", false, http.StatusForbidden},
+		{"203.0.113.9:443", false, http.StatusForbidden},
+		{"", false, http.StatusForbidden},
+		{"10.0.0.5:9090", true, http.StatusOK},
+	} {
+		a := &Admin{shared: shared{run: &running{gw: gw, adminExposed: tc.exposed}}}
+		req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+		if tc.local != "" {
+			local := net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tc.local))
+			req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, local))
+		}
+		rec := httptest.NewRecorder()
+		got := http.StatusOK
+		var he caddyhttp.HandlerError
+		if err := a.ServeHTTP(rec, req, nil); errors.As(err, &he) {
+			got = he.StatusCode
+		} else if err != nil {
+			t.Fatal(err)
+		} else {
+			got = rec.Code
+		}
+		if got != tc.want {
+			t.Errorf("admin handler reached on %q (admin_exposed %v): %d, want %d", tc.local, tc.exposed, got, tc.want)
+		}
 	}
 	// The public site does not serve the admin handler: /metrics there is
 	// the app's.
