@@ -212,12 +212,17 @@ func (c *cluster) admin(i int, method, path string) int {
 // its own).
 type person struct {
 	c      *cluster
+	site   string // the origin it browses
 	client *http.Client
 	to     atomic.Int32
 }
 
-func (c *cluster) person() *person {
-	p := &person{c: c}
+// person is a browser of the savings app's host.
+func (c *cluster) person() *person { return c.personAt(c.site) }
+
+// personAt is a browser of site, an origin of the gateway.
+func (c *cluster) personAt(site string) *person {
+	p := &person{c: c, site: site}
 	jar, _ := cookiejar.New(nil)
 	p.client = &http.Client{Jar: jar, Timeout: 20 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -234,7 +239,7 @@ func (c *cluster) person() *person {
 func (p *person) api(i int, path, body string) (int, demoAnswer) {
 	p.c.t.Helper()
 	p.to.Store(int32(i))
-	resp, err := p.client.Post(p.c.site+"/.portcullis/api/v1/"+path, "application/json", strings.NewReader(body))
+	resp, err := p.client.Post(p.site+"/.portcullis/api/v1/"+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		p.c.t.Fatal(err)
 	}
@@ -250,7 +255,7 @@ func (p *person) api(i int, path, body string) (int, demoAnswer) {
 func (p *person) get(i int, path string) int {
 	p.c.t.Helper()
 	p.to.Store(int32(i))
-	resp, err := p.client.Get(p.c.site + path)
+	resp, err := p.client.Get(p.site + path)
 	if err != nil {
 		p.c.t.Fatal(err)
 	}
@@ -262,9 +267,15 @@ func (p *person) get(i int, path string) int {
 // signIn signs the person in as alice: the password on replica 0, the code
 // sent by replica 1 and entered on replica 0.
 func (p *person) signIn() {
+	p.c.t.Helper()
+	p.signInAs("alice", "wonderland-demo-42")
+}
+
+// signInAs signs the person in as username, as signIn does alice.
+func (p *person) signInAs(username, password string) {
 	t := p.c.t
 	t.Helper()
-	if c, ans := p.api(0, "login", `{"username":"alice","password":"wonderland-demo-42"}`); c != http.StatusForbidden || ans.Status != "step_up_required" {
+	if c, ans := p.api(0, "login", `{"username":"`+username+`","password":"`+password+`"}`); c != http.StatusForbidden || ans.Status != "step_up_required" {
 		t.Fatalf("login: %d %+v, want step_up_required", c, ans)
 	}
 	code := p.sendCode(1)
@@ -467,9 +478,12 @@ func eventually(t *testing.T, limit time.Duration, what string, f func() bool) t
 }
 
 // TestReplicaFaults cuts one replica's link to PostgreSQL, then to Redis,
-// and restores them: while cut, what needs the store fails closed with a
-// 503 and the gateway keeps running; afterwards it serves again by itself,
-// and no count or code was lost or counted twice.
+// then both, and restores them: while cut, what needs the store fails
+// closed with a 503 and the gateway keeps running; with one link left its
+// cached sessions are still served and ended ones still refused (the
+// invalidations come over the other), with none the cache is not used;
+// afterwards it serves again by itself, and no count or code was lost or
+// counted twice.
 func TestReplicaFaults(t *testing.T) {
 	c := startCluster(t)
 	p := c.person()
@@ -526,18 +540,49 @@ func TestReplicaFaults(t *testing.T) {
 		if n := p.get(1, "/accounts"); n != http.StatusOK {
 			t.Fatalf("GET /accounts: %d", n)
 		}
+		// Two sessions read by replica 1 just before the cut, so that
+		// their cache entries outlive the checks below: alice's, and
+		// carol's on the car loans host, which the other replica revokes.
+		fresh := c.person()
+		fresh.signIn()
+		carol := c.personAt(strings.Replace(c.site, "bank.localhost", "auto.localhost", 1))
+		carol.signInAs("carol", "higher-further-42")
+		if n := carol.get(1, "/loans"); n != http.StatusOK {
+			t.Fatalf("GET /loans as carol: %d", n)
+		}
+		if n := fresh.get(1, "/accounts"); n != http.StatusOK {
+			t.Fatalf("GET /accounts: %d", n)
+		}
 		c.redis[1].Cut()
+		cut := time.Now()
+		// The invalidations still come over PostgreSQL: the replica
+		// keeps trusting its cache, and the cached session is served for
+		// the entry's lifetime rather than refused.
+		for n := 0; n < 5 || time.Since(cut) < time.Second; n++ {
+			if st := fresh.get(1, "/accounts"); st != http.StatusOK {
+				t.Fatalf("GET /accounts of a cached session %v after Redis was cut: %d, want 200", time.Since(cut), st)
+			}
+		}
 		if st, ans := wrong(1); st != http.StatusServiceUnavailable {
 			t.Fatalf("login with Redis cut: %d %+v, want 503", st, ans)
 		}
 		if st, ans := q.api(1, "step-up/verify", `{"method":"code","code":"`+code+`"}`); st != http.StatusServiceUnavailable {
 			t.Fatalf("code with Redis cut: %d %+v, want 503", st, ans)
 		}
-		// Without its invalidations the replica does not trust its
-		// cache: the session is read from Redis, which is gone.
-		eventually(t, 2*time.Second, "a cached session refused with the invalidations lost", func() bool {
-			return p.get(1, "/accounts") == http.StatusServiceUnavailable
-		})
+		// A revocation on the other replica still reaches this one at
+		// once, over PostgreSQL: the cached session is no longer let
+		// through (reading it anew needs Redis, so it is refused with a
+		// 503 or sent to sign in).
+		if st := c.admin(0, http.MethodDelete, "users/carol/sessions"); st != http.StatusOK {
+			t.Fatalf("admin DELETE users/carol/sessions: %d", st)
+		}
+		revoked := time.Now()
+		for carol.get(1, "/loans") == http.StatusOK {
+			if time.Since(revoked) > time.Second {
+				t.Fatal("replica 1, its Redis cut, still let a revoked session through 1s after the revocation")
+			}
+		}
+		t.Logf("replica 1, its Redis cut, refused the revoked session after %v", time.Since(revoked))
 		// The other replica is untouched.
 		if n := p.get(0, "/accounts"); n != http.StatusOK {
 			t.Fatalf("GET /accounts on the other replica: %d", n)
@@ -547,11 +592,15 @@ func TestReplicaFaults(t *testing.T) {
 			return p.get(1, "/accounts") == http.StatusOK
 		})
 		t.Logf("replica 1 served again %v after Redis returned", took)
-		if !strings.Contains(c.logs[1].String(), "session invalidations lost") {
-			t.Error("replica 1 did not log that it lost the invalidations")
+		logs := c.logs[1].String()
+		if !strings.Contains(logs, `msg="session invalidation channel lost: the others carry the invalidations until it is back" channel=redisstore.Store`) {
+			t.Error("replica 1 did not log that it lost the Redis channel")
 		}
-		eventually(t, 10*time.Second, "resubscribed", func() bool {
-			return strings.Count(c.logs[1].String(), "session invalidations subscribed") >= 2
+		if strings.Contains(logs, "session invalidations lost") {
+			t.Error("replica 1 stopped trusting its cache with the PostgreSQL channel up")
+		}
+		eventually(t, 10*time.Second, "Redis resubscribed", func() bool {
+			return strings.Count(c.logs[1].String(), `msg="session invalidation channel subscribed" channel=redisstore.Store`) >= 2
 		})
 		if st, ans := q.api(1, "step-up/verify", `{"method":"code","code":"`+code+`"}`); st != http.StatusOK || ans.Status != "authenticated" {
 			t.Fatalf("the code sent before the cut, after it: %d %+v", st, ans)
@@ -564,6 +613,41 @@ func TestReplicaFaults(t *testing.T) {
 		}
 		if n := failures(); n != 3 {
 			t.Errorf("stored failures = %d, want 3 (none counted during the cut)", n)
+		}
+	})
+
+	t.Run("PostgreSQL and Redis cut", func(t *testing.T) {
+		r := c.person()
+		r.signIn()
+		if n := r.get(1, "/accounts"); n != http.StatusOK {
+			t.Fatalf("GET /accounts: %d", n)
+		}
+		c.pg[1].Cut()
+		c.redis[1].Cut()
+		// With no channel left the replica cannot tell what it missed:
+		// it stops trusting its cache, and the session, read anew from
+		// Redis, which is gone, is refused.
+		took := eventually(t, 2*time.Second, "a cached session refused with every invalidation channel lost", func() bool {
+			return r.get(1, "/accounts") == http.StatusServiceUnavailable
+		})
+		t.Logf("replica 1 stopped serving from its cache %v after both links were cut", took)
+		if n := r.get(0, "/accounts"); n != http.StatusOK {
+			t.Fatalf("GET /accounts on the other replica: %d", n)
+		}
+		if !strings.Contains(c.logs[1].String(), "session invalidations lost") {
+			t.Error("replica 1 did not log that it lost the invalidations")
+		}
+		c.pg[1].Restore()
+		c.redis[1].Restore()
+		took = eventually(t, 10*time.Second, "the session served after both links returned", func() bool {
+			return r.get(1, "/accounts") == http.StatusOK
+		})
+		t.Logf("replica 1 served again %v after both links returned", took)
+		eventually(t, 10*time.Second, "resubscribed", func() bool {
+			return strings.Count(c.logs[1].String(), "session invalidations subscribed") >= 2
+		})
+		if st, _ := wrong(1); st != http.StatusUnauthorized {
+			t.Fatalf("wrong password after both links returned: %d", st)
 		}
 	})
 	for i, logs := range c.logs {

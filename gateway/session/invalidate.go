@@ -16,7 +16,8 @@ type Invalidation struct {
 }
 
 // Invalidator tells the gateway's replicas which cached sessions to drop
-// (plugins/store/redis implements it with pub/sub). A single instance needs
+// (plugins/store/redis implements it with pub/sub, plugins/store/postgres
+// with LISTEN/NOTIFY, and AnyOf joins several). A single instance needs
 // none: Deps.Invalidator is then nil. It is safe for concurrent use.
 type Invalidator interface {
 	// Publish tells every replica listening now, this one included, to
@@ -37,7 +38,7 @@ const (
 )
 
 // publishTimeout bounds one Publish: a request that ended a session does
-// not wait longer than this for Redis.
+// not wait longer than this for the channels to the other replicas.
 const publishTimeout = 2 * time.Second
 
 // Watch keeps this replica subscribed to the invalidations of the others
@@ -45,16 +46,22 @@ const publishTimeout = 2 * time.Second
 // is used; while not (before the first subscription, and from a break until
 // the next one) every request reads the store, so a session ended on
 // another replica is never trusted from a cache that could have missed it.
-// It resubscribes with a backoff from 100 ms doubling to 5 s. Without an
-// Invalidator it returns at once: a single instance trusts its cache.
+// It resubscribes with a backoff from 100 ms doubling to 5 s. With AnyOf's
+// Invalidator it is subscribed while any of the channels is, and logs each
+// channel's loss and return besides. Without an Invalidator it returns at
+// once: a single instance trusts its cache.
 func (m *Manager) Watch(ctx context.Context) {
 	if m.inval == nil {
 		return
 	}
+	inval := m.inval
+	if a, ok := inval.(*anyOf); ok {
+		inval = a.logging(m.log)
+	}
 	backoff := listenBackoffMin
 	for {
 		subscribed := false
-		err := m.inval.Listen(ctx, func() {
+		err := inval.Listen(ctx, func() {
 			// Anything cached before now may have missed an
 			// invalidation; the cache starts empty.
 			m.cache.purge()

@@ -49,10 +49,18 @@ func openBackends(ctx context.Context, cfg *config.File, logger *slog.Logger) (*
 }
 
 // invalidator is what tells the replicas which cached sessions to drop:
-// the Redis store's pub/sub, or nil without Redis (a single instance).
+// every channel the stores carry, Redis's pub/sub and PostgreSQL's
+// LISTEN/NOTIFY, joined by session.AnyOf (Redis first) when there are two,
+// so that a replica that loses one keeps its cache over the other; nil
+// with neither (SQLite alone: a single instance).
 func invalidator(db *combined.Store) session.Invalidator {
-	inv, _ := db.Shared().(session.Invalidator)
-	return inv
+	var invs []session.Invalidator
+	for _, s := range []any{db.Shared(), db.Durable()} {
+		if inv, ok := s.(session.Invalidator); ok {
+			invs = append(invs, inv)
+		}
+	}
+	return session.AnyOf(invs...)
 }
 
 // openDurable opens the store of profiles, devices, factors and keys.

@@ -25,6 +25,9 @@ const connectTimeout = 5 * time.Second
 // is safe for concurrent use, by any number of goroutines and replicas.
 type Store struct {
 	pool *pgxpool.Pool
+	// channel is the NOTIFY channel of the session invalidations (see
+	// Publish).
+	channel string
 }
 
 var (
@@ -71,7 +74,7 @@ func open(ctx context.Context, dsn string, ms []migration) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open %s: schema %s: %w", where, schema, err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, channel: invalidationChannel(schema)}, nil
 }
 
 // parseDSN parses the DSN into a pool configuration. Its errors never hold
