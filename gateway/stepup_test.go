@@ -536,6 +536,15 @@ func TestDevicesAreListedAndRemoved(t *testing.T) {
 		t.Fatalf("the session from before the step-up: %d, want 401", resp.StatusCode)
 	}
 
+	// Bob is signed in elsewhere too (on the device he removes, say).
+	elsewhere := h.client(true)
+	if _, a := elsewhere.verifyCode(stepUpTo(t, h, elsewhere, bobID, "sms"), false); a.Status != "authenticated" {
+		t.Fatalf("the other sign-in: %+v", a)
+	}
+	if resp := elsewhere.get(loginHost, "/.portcullis/api/v1/session"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the other session before the removal: %d", resp.StatusCode)
+	}
+
 	// Someone else's device is not theirs to remove.
 	if resp, _ := b.postJSON(loginHost, "/.portcullis/api/v1/devices/remove", map[string]string{"id": "not-a-device"}); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("remove an unknown device: %d", resp.StatusCode)
@@ -546,8 +555,13 @@ func TestDevicesAreListedAndRemoved(t *testing.T) {
 	if !hasNotice(h, bobID, "device_removed") {
 		t.Fatal("no notice of the removed device")
 	}
+	// The removal signs out every other session of bob's, and keeps the
+	// one that made it.
 	if list := b.devices(); len(list.Devices) != 0 {
 		t.Fatalf("devices after removing: %+v", list)
+	}
+	if resp := elsewhere.get(loginHost, "/.portcullis/api/v1/session"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the other session after the removal: %d, want 401", resp.StatusCode)
 	}
 	// Removal works at once: the next login from it asks again.
 	b.logout()

@@ -239,10 +239,12 @@ func cmdAdminRemote(ctx context.Context, server, tokenFile string, args []string
 		return remoteSessions(ctx, c, user, revoke, stdout)
 	case "user devices":
 		if *remove != "" {
-			if err := c.do(ctx, http.MethodDelete, user+"/devices/"+url.PathEscape(*remove), nil, &admin.Ended{}); err != nil {
+			var r admin.RemovedDevice
+			if err := c.do(ctx, http.MethodDelete, user+"/devices/"+url.PathEscape(*remove), nil, &r); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "removed device %s of %s; its next login asks for the extra verification again\n", *remove, *username)
+			fmt.Fprintf(stdout, "removed device %s of %s and ended %s; its next login asks for the extra verification again\n",
+				*remove, *username, plural(r.SessionsEnded, "session", "sessions"))
 			return nil
 		}
 		var r admin.DeviceList

@@ -384,6 +384,46 @@ func TestReplicas(t *testing.T) {
 		t.Logf("replica 1 refused the revoked session after %v", p.refusedWithin(1, "/accounts", time.Second, time.Now()))
 	})
 
+	t.Run("removing a device on one replica ends its session on the other within a second", func(t *testing.T) {
+		// The device: signed in, registered, its session cached on
+		// replica 1.
+		device := c.person()
+		if st, ans := device.api(0, "login", `{"username":"alice","password":"wonderland-demo-42"}`); st != http.StatusForbidden || ans.Status != "step_up_required" {
+			t.Fatalf("login: %d %+v", st, ans)
+		}
+		code := device.sendCode(1)
+		if st, ans := device.api(0, "step-up/verify", `{"method":"code","code":"`+code+`","remember_device":true}`); st != http.StatusOK || !ans.DeviceRegistered {
+			t.Fatalf("verify with remember_device: %d %+v", st, ans)
+		}
+		if n := device.get(1, "/accounts"); n != http.StatusOK {
+			t.Fatalf("GET /accounts: %d", n)
+		}
+		// Alice, signed in on another browser, removes it in her settings
+		// on replica 0.
+		owner := c.person()
+		owner.signIn()
+		owner.to.Store(0)
+		resp, err := owner.client.Get(owner.site + "/.portcullis/api/v1/devices")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list struct{ Devices []struct{ ID string } }
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		if err != nil || len(list.Devices) == 0 {
+			t.Fatalf("devices: %d %+v %v", resp.StatusCode, list, err)
+		}
+		id := list.Devices[0].ID
+		if st, ans := owner.api(0, "devices/remove", `{"id":"`+id+`"}`); st != http.StatusOK || ans.Status != "removed" {
+			t.Fatalf("remove the device: %d %+v", st, ans)
+		}
+		removed := time.Now()
+		t.Logf("replica 1 refused the removed device's session after %v", device.refusedWithin(1, "/accounts", time.Second, removed))
+		if n := owner.get(1, "/accounts"); n != http.StatusOK {
+			t.Errorf("the session that removed the device, on replica 1: %d, want 200", n)
+		}
+	})
+
 	t.Run("wrong passwords alternating between replicas lock at exactly five", func(t *testing.T) {
 		c.clearAddressCounts()
 		p := c.person()

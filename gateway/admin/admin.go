@@ -491,6 +491,21 @@ func (h *Handler) listDevices(r *http.Request, a *audit, u store.User) (any, err
 	return out, nil
 }
 
+// RemovedDevice is the answer to a device's removal: the device removed
+// (Ended is 1) and the sessions of the profile that ended with it.
+type RemovedDevice struct {
+	Username      string `json:"username"`
+	Ended         int    `json:"ended"`
+	SessionsEnded int    `json:"sessions_ended"`
+}
+
+// removeDevice removes the device and ends every session of the profile,
+// on every replica: sessions do not record the device they were signed in
+// from, so ending them all is how the removed device loses its access. Its
+// next login, and the others', signs in again, the removed device with the
+// extra verification. When the sessions cannot be ended the device is gone
+// all the same and the answer is an error: ending the sessions again
+// (DELETE sessions) completes it.
 func (h *Handler) removeDevice(r *http.Request, a *audit, u store.User) (any, error) {
 	err := h.deps.Devices.DeleteDevice(r.Context(), u.ID, r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
@@ -499,7 +514,12 @@ func (h *Handler) removeDevice(r *http.Request, a *audit, u store.User) (any, er
 	if err != nil {
 		return nil, fmt.Errorf("remove device: %w", err)
 	}
-	return Ended{Username: u.Username, Ended: 1}, nil
+	n, err := h.deps.Sessions.EndUserSessions(r.Context(), u.ID, "")
+	if err != nil {
+		return nil, fmt.Errorf("remove device: removed, but its sessions were not ended: %w", err)
+	}
+	a.attrs = append(a.attrs, slog.Int("sessions_ended", n))
+	return RemovedDevice{Username: u.Username, Ended: 1, SessionsEnded: n}, nil
 }
 
 // DefaultDecisions is how many decisions a user's listing gives without a

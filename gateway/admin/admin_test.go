@@ -473,10 +473,21 @@ func TestAdminDevices(t *testing.T) {
 	if code != http.StatusOK || len(body["devices"].([]any)) != 2 {
 		t.Fatalf("list: %d %v", code, body)
 	}
-	if code, body = e.call(t, aliceToken, http.MethodDelete, "/admin/v1/users/frank/devices/dev1", ""); code != http.StatusOK {
-		t.Fatalf("remove: %d %v", code, body)
+	// Sessions do not record their device: the removal ends every session
+	// of the profile, on every replica (the manager's cache included).
+	sid := e.signIn(t, e.user)
+	if !e.live(t, sid) {
+		t.Fatal("the session is not live before the removal")
 	}
-	wantAudit(t, e.logs.last(t), map[string]any{"who": "alice", "action": "user.devices.remove", "target_id": "dev1", "outcome": policies.ReasonOK})
+	if code, body = e.call(t, aliceToken, http.MethodDelete, "/admin/v1/users/frank/devices/dev1", ""); code != http.StatusOK ||
+		body["ended"] != 1.0 || body["sessions_ended"] != 1.0 {
+		t.Fatalf("remove: %d %v, want one device and one session ended", code, body)
+	}
+	if e.live(t, sid) {
+		t.Error("the profile's session outlived the removal of its device")
+	}
+	wantAudit(t, e.logs.last(t), map[string]any{"who": "alice", "action": "user.devices.remove", "target_id": "dev1",
+		"outcome": policies.ReasonOK, "sessions_ended": 1.0})
 	for _, id := range []string{"dev1", "gdev"} {
 		if code, body = e.call(t, aliceToken, http.MethodDelete, "/admin/v1/users/frank/devices/"+id, ""); code != http.StatusNotFound || body["message"] != "No such device." {
 			t.Errorf("remove %s: %d %v", id, code, body)
