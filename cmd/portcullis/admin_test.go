@@ -2,12 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/portcullis/portcullis/gateway/session"
+	"github.com/portcullis/portcullis/plugins/compose/composetest"
+	"github.com/portcullis/portcullis/plugins/store/postgres"
+	"github.com/portcullis/portcullis/plugins/store/postgres/postgrestest"
 	"github.com/portcullis/portcullis/plugins/store/sqlite"
 )
 
@@ -140,6 +146,58 @@ func TestHelpListsPhoneCommands(t *testing.T) {
 	for _, want := range []string{"[--phone NUMBER] [--email ADDRESS]", "portcullis admin user phone  --config FILE --username NAME --phone NUMBER", `--phone "" removes it`} {
 		if !strings.Contains(errs.String(), want) {
 			t.Errorf("admin usage lacks %q:\n%s", want, errs.String())
+		}
+	}
+}
+
+// The offline unlock and phone commands tell the running gateways on the
+// store's invalidation channel, as the admin API does, so that no replica
+// serves the old profile from its cache.
+func TestOfflineAdminTellsReplicas(t *testing.T) {
+	dsn := postgrestest.Schema(t)
+	dir := t.TempDir()
+	dsnFile := filepath.Join(dir, "postgres.dsn")
+	if err := os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath, _ := composetest.Config(t, dir, "store:\n  driver: postgres\n  postgres: {dsn_file: '"+dsnFile+"'}\n")
+	var out, errs bytes.Buffer
+	if err := run(t.Context(), []string{"admin", "user", "add", "--config", cfgPath, "--username", "frank", "--name", "Frank",
+		"--products", "a", "--phone", "+1 201-555-0123"}, strings.NewReader("tall ships and far horizons\n"), &out, &errs); err != nil {
+		t.Fatalf("add: %v\n%s", err, errs.String())
+	}
+	db, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	frank, err := db.UserByName(t.Context(), "frank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.LockUser(t.Context(), frank.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// A replica listening on the channel.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready, got := make(chan struct{}), make(chan session.Invalidation, 4)
+	go db.Listen(ctx, func() { close(ready) }, func(inv session.Invalidation) { got <- inv }) //nolint:errcheck // ends with ctx
+	<-ready
+	for _, args := range [][]string{
+		{"admin", "user", "unlock", "--config", cfgPath, "--username", "frank"},
+		{"admin", "user", "phone", "--config", cfgPath, "--username", "frank", "--phone", "+1 201-555-0199"},
+	} {
+		if err := run(t.Context(), args, strings.NewReader(""), &out, &errs); err != nil {
+			t.Fatalf("%s: %v\n%s", args[2], err, errs.String())
+		}
+		select {
+		case inv := <-got:
+			if inv != (session.Invalidation{UserID: frank.ID}) {
+				t.Errorf("%s told %+v, want frank's sessions", args[2], inv)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s told no replica", args[2])
 		}
 	}
 }

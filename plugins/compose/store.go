@@ -48,12 +48,12 @@ func openBackends(ctx context.Context, cfg *config.File, logger *slog.Logger) (*
 	return s, nil
 }
 
-// invalidator is what tells the replicas which cached sessions to drop:
+// Invalidator is what tells the replicas which cached sessions to drop:
 // every channel the stores carry, Redis's pub/sub and PostgreSQL's
 // LISTEN/NOTIFY, joined by session.AnyOf (Redis first) when there are two,
 // so that a replica that loses one keeps its cache over the other; nil
 // with neither (SQLite alone: a single instance).
-func invalidator(db *combined.Store) session.Invalidator {
+func Invalidator(db *combined.Store) session.Invalidator {
 	var invs []session.Invalidator
 	for _, s := range []any{db.Shared(), db.Durable()} {
 		if inv, ok := s.(session.Invalidator); ok {
