@@ -177,6 +177,11 @@ type Session struct {
 	LastSeen time.Time
 	// ExpiresAt is the absolute end of the login, shared by all its sessions.
 	ExpiresAt time.Time
+	// DeviceID is the registered device the login was made from (the
+	// Device's ID), shared by all the login's sessions; empty when the
+	// device was not registered. Removing the device ends the sessions
+	// that name it.
+	DeviceID string
 }
 
 // Sessions keeps sessions. GetSession returns ErrNotFound for an unknown or

@@ -12,7 +12,8 @@ import (
 	"github.com/portcullis/portcullis/gateway/store"
 )
 
-// newSession returns a session with every field set, distinct per ID.
+// newSession returns a session with every field set, distinct per ID; the
+// device, like the user, is the login's.
 func newSession(id, loginID, host string) store.Session {
 	return store.Session{
 		ID:        id,
@@ -23,7 +24,15 @@ func newSession(id, loginID, host string) store.Session {
 		AuthTime:  at(7*time.Second + 1*time.Millisecond),
 		LastSeen:  at(8*time.Second + 20*time.Millisecond).In(elsewhere),
 		ExpiresAt: at(12 * time.Hour),
+		DeviceID:  loginDeviceID(loginID),
 	}
+}
+
+// loginDeviceID returns the ID of the device a login was made from, shaped
+// like deviceID's.
+func loginDeviceID(loginID string) string {
+	sum := sha256.Sum256([]byte("device-" + loginID))
+	return hex.EncodeToString(sum[:])
 }
 
 // sessionID returns a session ID shaped like the gateway's: the hex SHA-256
@@ -47,6 +56,7 @@ func checkSession(t *testing.T, what string, got, want store.Session) {
 	checkTime(&d, "AuthTime", got.AuthTime, want.AuthTime)
 	checkTime(&d, "LastSeen", got.LastSeen, want.LastSeen)
 	checkTime(&d, "ExpiresAt", got.ExpiresAt, want.ExpiresAt)
+	check(&d, "DeviceID", got.DeviceID, want.DeviceID)
 	d.report(t, what)
 }
 
@@ -97,6 +107,18 @@ func sessionTests() []test[store.Sessions] {
 			if len(got.Methods) != 0 {
 				t.Fatalf("Methods = %v, want none", got.Methods)
 			}
+		}},
+		{"the device round-trips, and no device as empty", func(t *testing.T, s store.Sessions) {
+			registered := newSession(sessionID(1), "login-1", "savings.example.com")
+			unregistered := newSession(sessionID(2), "login-2", "savings.example.com")
+			unregistered.DeviceID = ""
+			sameLogin := newSession(sessionID(3), "login-1", "cards.example.com")
+			for _, sess := range []store.Session{registered, unregistered, sameLogin} {
+				ok(t, "CreateSession", s.CreateSession(t.Context(), sess))
+			}
+			getSession(t, s, registered)
+			getSession(t, s, unregistered)
+			getSession(t, s, sameLogin)
 		}},
 		{"unknown session is not found", func(t *testing.T, s store.Sessions) {
 			sessionGone(t, s, sessionID(1), "on an empty store")

@@ -59,6 +59,16 @@ func sessionUserTests() []test[SessionUserStore] {
 				t.Fatalf("Methods = %v, Products = %v, want none", gotSess.Methods, gotUser.Products)
 			}
 		}},
+		{"the session's device, or none, comes with the user", func(t *testing.T, s SessionUserStore) {
+			u := newUser("u1", "alice")
+			ok(t, "CreateUser", s.CreateUser(t.Context(), u))
+			registered, unregistered := userSession(1, "login-1", u), userSession(2, "login-2", u)
+			unregistered.DeviceID = ""
+			ok(t, "CreateSession", s.CreateSession(t.Context(), registered))
+			ok(t, "CreateSession", s.CreateSession(t.Context(), unregistered))
+			getSessionUser(t, s, registered, u)
+			getSessionUser(t, s, unregistered, u)
+		}},
 		{"changes to the session and the user are read", func(t *testing.T, s SessionUserStore) {
 			u := newUser("u1", "alice")
 			ok(t, "CreateUser", s.CreateUser(t.Context(), u))

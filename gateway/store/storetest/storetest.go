@@ -72,6 +72,9 @@
 //     counter above that of every success that returned before it started,
 //     and a call that returns false lost to a greater counter already under
 //     way.
+//   - A session keeps its DeviceID for GetSession, GetSessionUser and
+//     ListUserSessions alike; the empty DeviceID (no registered device)
+//     round-trips as empty.
 //   - ListUserSessions orders by LastSeen, latest first; the suite never
 //     gives two sessions of one user the same LastSeen. DeleteUserSessions
 //     touches only the sessions of the user it names, and of sessions

@@ -40,6 +40,7 @@ func userSessionTests() []test[store.Sessions] {
 			recent := of(2, "alice", "login-2", time.Hour)
 			recent.Host = "auto.example.com"
 			recent.Methods = []string{"pwd", "hwk", "user"}
+			recent.DeviceID = "" // a login from a device not registered
 			middle := of(3, "alice", "login-1", 30*time.Minute)
 			middle.LastSeen = middle.LastSeen.In(elsewhere)
 			create(t, s, old, recent, middle, of(4, "bob", "login-3", 2*time.Hour))

@@ -23,8 +23,12 @@ func TestBulkCreate(t *testing.T) {
 		u := store.User{ID: fmt.Sprintf("u%d", i), Username: fmt.Sprintf("user%d", i), Products: []string{"bank"},
 			CustomerID: fmt.Sprintf("c%d", i), CreatedAt: now, UpdatedAt: now}
 		users = append(users, u)
-		sessions = append(sessions, store.Session{ID: fmt.Sprintf("s%d", i), LoginID: fmt.Sprintf("l%d", i), UserID: u.ID,
-			Host: "bank.example", Methods: []string{"pwd"}, AuthTime: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)})
+		sess := store.Session{ID: fmt.Sprintf("s%d", i), LoginID: fmt.Sprintf("l%d", i), UserID: u.ID,
+			Host: "bank.example", Methods: []string{"pwd"}, AuthTime: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)}
+		if i%2 == 0 { // the others from devices not registered
+			sess.DeviceID = fmt.Sprintf("d%d", i)
+		}
+		sessions = append(sessions, sess)
 	}
 	if err := s.CreateUsers(ctx, users); err != nil {
 		t.Fatal(err)
@@ -36,7 +40,8 @@ func TestBulkCreate(t *testing.T) {
 		sess, u, err := s.GetSessionUser(ctx, sessions[i].ID)
 		if err != nil || u.Username != users[i].Username || u.CustomerID != users[i].CustomerID ||
 			!slices.Equal(u.Products, users[i].Products) || sess.UserID != users[i].ID ||
-			!slices.Equal(sess.Methods, sessions[i].Methods) || !sess.LastSeen.Equal(now) || u.LockedAt != (time.Time{}) {
+			!slices.Equal(sess.Methods, sessions[i].Methods) || !sess.LastSeen.Equal(now) || u.LockedAt != (time.Time{}) ||
+			sess.DeviceID != sessions[i].DeviceID {
 			t.Fatalf("session %d: %+v %+v %v", i, sess, u, err)
 		}
 	}

@@ -2,10 +2,14 @@ package postgres
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	"github.com/portcullis/portcullis/gateway/store"
 )
 
 // Two replicas starting together on an empty schema both open it, and the
@@ -119,5 +123,49 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	s.Close()
 	if n := adminQuery[int64](t, `SELECT max(version) FROM `+schema+`.schema_migrations`); n != 2 {
 		t.Errorf("schema version %d after the upgrade, want 2", n)
+	}
+}
+
+// A schema from before sessions named their device keeps its sessions,
+// which name none, for every read; sessions created after the upgrade keep
+// theirs.
+func TestSessionDeviceKeepsSessions(t *testing.T) {
+	schema, dsn := freshSchema(t)
+	ms := released(t)
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.Name == "0003_session_device.sql" })
+	if i < 0 {
+		t.Fatal("no migration 0003_session_device.sql")
+	}
+	s, err := open(t.Context(), dsn, ms[:i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	admin(t, `INSERT INTO `+schema+`.sessions (id, login_id, user_id, host, methods, last_seen, expires_at)
+		VALUES ('s1', 'l1', 'u1', 'bank.example', '{pwd}', '2031-03-04 05:00:00Z', '2031-03-04 06:00:00Z')`)
+
+	s = openDSN(t, dsn)
+	now := time.Date(2031, time.March, 4, 5, 0, 0, 0, time.UTC)
+	fresh := store.Session{ID: "s2", LoginID: "l2", UserID: "u1", Host: "bank.example", Methods: []string{"pwd"},
+		AuthTime: now, LastSeen: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour), DeviceID: "d1"}
+	if err := s.CreateSession(t.Context(), fresh); err != nil {
+		t.Fatalf("CreateSession after the upgrade: %v", err)
+	}
+	for id, want := range map[string]string{"s1": "", "s2": "d1"} {
+		got, err := s.GetSession(t.Context(), id)
+		if err != nil || got.DeviceID != want {
+			t.Errorf("GetSession(%s) after the upgrade = %+v, %v; want device %q", id, got, err, want)
+		}
+		got, _, err = s.GetSessionUser(t.Context(), id)
+		if err != nil || got.DeviceID != want {
+			t.Errorf("GetSessionUser(%s) after the upgrade = %+v, %v; want device %q", id, got, err, want)
+		}
+	}
+	list, err := s.ListUserSessions(t.Context(), "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != "s2" || list[0].DeviceID != "d1" || list[1].ID != "s1" || list[1].DeviceID != "" {
+		t.Errorf("ListUserSessions after the upgrade = %+v, want s2 with device d1, then s1 with none", list)
 	}
 }

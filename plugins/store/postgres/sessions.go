@@ -7,21 +7,21 @@ import (
 	"github.com/portcullis/portcullis/gateway/store"
 )
 
-const sessionColumns = `id, login_id, user_id, host, methods, auth_time, last_seen, expires_at`
+const sessionColumns = `id, login_id, user_id, host, methods, auth_time, last_seen, expires_at, device_id`
 
 // insertSession stores one session, every column of sessionColumns given.
-const insertSession = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+const insertSession = `INSERT INTO sessions (` + sessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 
 // sessionArgs are a session's values for sessionColumns, in order.
 func sessionArgs(sess store.Session) []any {
 	return []any{sess.ID, sess.LoginID, sess.UserID, sess.Host, textArray(sess.Methods),
-		ts(sess.AuthTime), ts(sess.LastSeen), ts(sess.ExpiresAt)}
+		ts(sess.AuthTime), ts(sess.LastSeen), ts(sess.ExpiresAt), sess.DeviceID}
 }
 
 // sessionDest are the scan targets of sessionColumns for sess.
 func sessionDest(sess *store.Session) []any {
 	return []any{&sess.ID, &sess.LoginID, &sess.UserID, &sess.Host, &sess.Methods,
-		timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt}}
+		timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt}, &sess.DeviceID}
 }
 
 // scanSession reads a row of sessionColumns.
@@ -52,7 +52,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 // sessionUserQuery reads a session with its user in one statement: a left
 // join, so that a session whose user is gone still reads, with user columns
 // that come back as the zero User.
-const sessionUserQuery = `SELECT s.id, s.login_id, s.user_id, s.host, s.methods, s.auth_time, s.last_seen, s.expires_at,
+const sessionUserQuery = `SELECT s.id, s.login_id, s.user_id, s.host, s.methods, s.auth_time, s.last_seen, s.expires_at, s.device_id,
 	COALESCE(u.id, ''), COALESCE(u.username, ''), COALESCE(u.display_name, ''), COALESCE(u.password_hash, ''),
 	COALESCE(u.failed_logins, 0), COALESCE(u.step_up_failures, 0), COALESCE(u.locked, false), u.locked_at,
 	u.products, COALESCE(u.security_phone, ''), COALESCE(u.email, ''), COALESCE(u.customer_id, ''),

@@ -289,3 +289,42 @@ func BenchmarkGetSession(b *testing.B) {
 		}
 	}
 }
+
+// A session stored before sessions named their device, a hash without the
+// device field, reads with none, by ID and in its user's list, beside one
+// that names its device.
+func TestSessionWithoutDeviceField(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := redistest.Prefix(t, url)
+	s := openPrefix(t, url, prefix)
+	ctx := t.Context()
+	old := store.Session{ID: "s1", LoginID: "l1", UserID: "alice", Host: "bank.example", Methods: []string{"pwd"},
+		AuthTime: base, LastSeen: base, ExpiresAt: base.Add(time.Hour)}
+	fresh := old
+	fresh.ID, fresh.LoginID, fresh.LastSeen, fresh.DeviceID = "s2", "l2", base.Add(time.Minute), "d1"
+	for _, sess := range []store.Session{old, fresh} {
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := redistest.Client(t, url)
+	if err := c.HDel(ctx, prefix+"session:s1", "device").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.HLen(ctx, prefix+"session:s1").Result(); err != nil || n != 7 {
+		t.Fatalf("the old session's hash has %d fields (%v), want 7", n, err)
+	}
+	for id, want := range map[string]string{"s1": "", "s2": "d1"} {
+		got, err := s.GetSession(ctx, id)
+		if err != nil || got.LoginID == "" || got.DeviceID != want {
+			t.Errorf("GetSession(%s) = %+v, %v; want device %q", id, got, err, want)
+		}
+	}
+	list, err := s.ListUserSessions(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != "s2" || list[0].DeviceID != "d1" || list[1].ID != "s1" || list[1].DeviceID != "" {
+		t.Errorf("ListUserSessions = %+v, want s2 with device d1, then s1 with none", list)
+	}
+}

@@ -15,8 +15,9 @@ import (
 )
 
 // A session is a hash of login, user, host, methods (a JSON array), auth,
-// seen and exp, indexed in its user's and its login's sets and in the
-// expiry sorted set (scored by ExpiresAt in Unix milliseconds, rounded
+// seen, exp and device (absent from sessions stored before devices were
+// kept, which name none), indexed in its user's and its login's sets and in
+// the expiry sorted set (scored by ExpiresAt in Unix milliseconds, rounded
 // down). The scripts that reach sessions through an index take the key
 // prefixes as ARGV[1] (sessions), ARGV[2] (user sets), ARGV[3] (login sets)
 // and ARGV[4] (the expiry set).
@@ -37,15 +38,15 @@ end
 `
 
 // createSession stores the session (KEYS[1], its fields in ARGV[5] to
-// ARGV[11]) unless the ID is taken, adds it to its user's set (KEYS[2]),
-// its login's set (KEYS[3]) and the expiry set (KEYS[4], score ARGV[12]),
-// and gives the hash a lifetime of ARGV[13] milliseconds ("" for none),
-// which the sets get too unless they already outlive it: 1 when it stored
-// the session, 0 when the ID was taken.
+// ARGV[11] and ARGV[15]) unless the ID is taken, adds it (ARGV[14]) to its
+// user's set (KEYS[2]), its login's set (KEYS[3]) and the expiry set
+// (KEYS[4], score ARGV[12]), and gives the hash a lifetime of ARGV[13]
+// milliseconds ("" for none), which the sets get too unless they already
+// outlive it: 1 when it stored the session, 0 when the ID was taken.
 var createSession = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'login', ARGV[6], 'user', ARGV[7], 'host', ARGV[8], 'methods', ARGV[9],
-  'auth', ARGV[10], 'seen', ARGV[11], 'exp', ARGV[5])
+  'auth', ARGV[10], 'seen', ARGV[11], 'exp', ARGV[5], 'device', ARGV[15])
 redis.call('ZADD', KEYS[4], ARGV[12], ARGV[14])
 local ttl = ARGV[13]
 if ttl ~= '' then redis.call('PEXPIRE', KEYS[1], ttl) end
@@ -109,14 +110,15 @@ return deleted
 `)
 
 // listUserSessions returns, for every session in the user's set (KEYS[1])
-// whose hash is there, its ID and fields, eight values a session.
+// whose hash is there, its ID and the sessionFields fields, nine values a
+// session; a missing device field comes back as "".
 var listUserSessions = redis.NewScript(`
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local f = redis.call('HMGET', ARGV[1] .. id, 'login', 'user', 'host', 'methods', 'auth', 'seen', 'exp')
+  local f = redis.call('HMGET', ARGV[1] .. id, 'login', 'user', 'host', 'methods', 'auth', 'seen', 'exp', 'device')
   if f[1] then
     out[#out + 1] = id
-    for _, v in ipairs(f) do out[#out + 1] = v end
+    for i = 1, 8 do out[#out + 1] = f[i] or '' end
   end
 end
 return out
@@ -168,7 +170,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	}
 	k := s.keys
 	args := append(s.indexArgs(), formatTime(sess.ExpiresAt), sess.LoginID, sess.UserID, sess.Host, string(methodsJSON),
-		formatTime(sess.AuthTime), formatTime(sess.LastSeen), expiryScore(sess.ExpiresAt), ttl, sess.ID)
+		formatTime(sess.AuthTime), formatTime(sess.LastSeen), expiryScore(sess.ExpiresAt), ttl, sess.ID, sess.DeviceID)
 	created, err := createSession.Run(ctx, s.client,
 		[]string{k.session(sess.ID), k.userSessions(sess.UserID), k.loginSessions(sess.LoginID), k.sessionExpiry()}, args...).Int()
 	if err != nil {
@@ -183,7 +185,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 // GetSession returns the session with the given ID, whether or not it has
 // expired: expiry is the caller's decision.
 func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
-	v, err := s.client.HMGet(ctx, s.keys.session(id), "login", "user", "host", "methods", "auth", "seen", "exp").Result()
+	v, err := s.client.HMGet(ctx, s.keys.session(id), "login", "user", "host", "methods", "auth", "seen", "exp", "device").Result()
 	if err == nil && v[0] == nil {
 		err = redis.Nil
 	}
@@ -253,13 +255,14 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]store.Se
 	if err != nil {
 		return nil, storeErr("list user sessions", err)
 	}
-	if len(v)%8 != 0 {
-		return nil, storeErr("list user sessions", fmt.Errorf("the list has %d values, not eight a session", len(v)))
+	const per = 1 + sessionFields
+	if len(v)%per != 0 {
+		return nil, storeErr("list user sessions", fmt.Errorf("the list has %d values, not %d a session", len(v), per))
 	}
-	sessions := make([]store.Session, 0, len(v)/8)
-	for i := 0; i < len(v); i += 8 {
+	sessions := make([]store.Session, 0, len(v)/per)
+	for i := 0; i < len(v); i += per {
 		id, _ := v[i].(string)
-		sess, err := sessionOf(id, v[i+1:i+8])
+		sess, err := sessionOf(id, v[i+1:i+per])
 		if err != nil {
 			return nil, storeErr("list user sessions", err)
 		}
@@ -316,14 +319,26 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 // session expired at an instant scores at most that instant's score.
 func expiryScore(t time.Time) int64 { return t.UnixMilli() }
 
-// sessionOf reads the login, user, host, methods, auth, seen and exp fields
-// of a session hash.
+// sessionFields is how many fields of a session hash sessionOf reads: login,
+// user, host, methods, auth, seen, exp and device.
+const sessionFields = 8
+
+// sessionOf reads the login, user, host, methods, auth, seen, exp and device
+// fields of a session hash, as HMGET or a script returned them. The device
+// field may be missing (nil): a session stored before devices were kept
+// names none.
 func sessionOf(id string, v []any) (store.Session, error) {
-	f, err := fields("session", v, 7)
+	if len(v) != sessionFields {
+		return store.Session{}, fmt.Errorf("a session has %d fields, want %d", len(v), sessionFields)
+	}
+	if v[7] == nil {
+		v = append(v[:7:7], "")
+	}
+	f, err := fields("session", v, sessionFields)
 	if err != nil {
 		return store.Session{}, err
 	}
-	sess := store.Session{ID: id, LoginID: f[0], UserID: f[1], Host: f[2]}
+	sess := store.Session{ID: id, LoginID: f[0], UserID: f[1], Host: f[2], DeviceID: f[7]}
 	if err := json.Unmarshal([]byte(f[3]), &sess.Methods); err != nil {
 		return store.Session{}, fmt.Errorf("a session's methods: %w", err)
 	}

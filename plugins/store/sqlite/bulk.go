@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/store"
@@ -37,24 +36,17 @@ func (s *Store) CreateUsers(ctx context.Context, users []store.User) error {
 // any session fails; ErrConflict when an ID is taken.
 func (s *Store) CreateSessions(ctx context.Context, sessions []store.Session) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO sessions
-			(id, login_id, user_id, host, methods, auth_time, last_seen, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		st, err := tx.PrepareContext(ctx, insertSession)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, sess := range sessions {
-			methods := sess.Methods
-			if methods == nil {
-				methods = []string{}
-			}
-			methodsJSON, err := json.Marshal(methods)
+			args, err := sessionArgs(sess)
 			if err != nil {
 				return err
 			}
-			if _, err := st.ExecContext(ctx, sess.ID, sess.LoginID, sess.UserID, sess.Host, string(methodsJSON),
-				timeArg(sess.AuthTime), timeArg(sess.LastSeen), timeArg(sess.ExpiresAt)); err != nil {
+			if _, err := st.ExecContext(ctx, args...); err != nil {
 				return err
 			}
 		}

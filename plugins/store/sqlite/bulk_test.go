@@ -20,8 +20,12 @@ func TestBulkCreate(t *testing.T) {
 		u := store.User{ID: fmt.Sprintf("u%d", i), Username: fmt.Sprintf("user%d", i), Products: []string{"bank"},
 			CreatedAt: now, UpdatedAt: now}
 		users = append(users, u)
-		sessions = append(sessions, store.Session{ID: fmt.Sprintf("s%d", i), LoginID: fmt.Sprintf("l%d", i), UserID: u.ID,
-			Host: "bank.example", Methods: []string{"pwd"}, AuthTime: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)})
+		sess := store.Session{ID: fmt.Sprintf("s%d", i), LoginID: fmt.Sprintf("l%d", i), UserID: u.ID,
+			Host: "bank.example", Methods: []string{"pwd"}, AuthTime: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)}
+		if i%2 == 0 { // the others from devices not registered
+			sess.DeviceID = fmt.Sprintf("d%d", i)
+		}
+		sessions = append(sessions, sess)
 	}
 	if err := s.CreateUsers(t.Context(), users); err != nil {
 		t.Fatal(err)
@@ -31,7 +35,8 @@ func TestBulkCreate(t *testing.T) {
 	}
 	for i := range users {
 		sess, u, err := s.GetSessionUser(t.Context(), sessions[i].ID)
-		if err != nil || u.Username != users[i].Username || sess.UserID != users[i].ID || !sess.LastSeen.Equal(now) {
+		if err != nil || u.Username != users[i].Username || sess.UserID != users[i].ID || !sess.LastSeen.Equal(now) ||
+			sess.DeviceID != sessions[i].DeviceID {
 			t.Fatalf("session %d: %+v %+v %v", i, sess, u, err)
 		}
 	}

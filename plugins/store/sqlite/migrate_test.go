@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -173,6 +174,25 @@ func insertFirstUser(t *testing.T, s *Store, u store.User) {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, u.DisplayName, u.PasswordHash, u.FailedLogins, u.Locked,
 		timeArg(u.LockedAt), productsArg(u.Products), timeArg(u.CreatedAt), timeArg(u.UpdatedAt))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// insertFirstSession inserts a session through the columns of the first
+// schema, which CreateSession no longer fits once later migrations add
+// columns.
+func insertFirstSession(t *testing.T, s *Store, sess store.Session) {
+	t.Helper()
+	methods, err := json.Marshal(sess.Methods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.write.ExecContext(t.Context(), `INSERT INTO sessions
+		(id, login_id, user_id, host, methods, auth_time, last_seen, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, sess.LoginID, sess.UserID, sess.Host, string(methods),
+		timeArg(sess.AuthTime), timeArg(sess.LastSeen), timeArg(sess.ExpiresAt))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,9 +384,7 @@ func TestWithoutRowidKeepsSessionsAndUsers(t *testing.T) {
 	}
 	sess := store.Session{ID: "s1", LoginID: "l1", UserID: "u1", Host: "bank.example", Methods: []string{"pwd", "otp"},
 		AuthTime: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)}
-	if err := s.CreateSession(t.Context(), sess); err != nil {
-		t.Fatal(err)
-	}
+	insertFirstSession(t, s, sess)
 	s.Close()
 
 	s, err := Open(t.Context(), path)
@@ -437,5 +455,47 @@ func TestCustomerIDKeepsUsers(t *testing.T) {
 	}
 	if err := s.CreateUser(t.Context(), store.User{ID: "u5", Username: "erin"}); err != nil {
 		t.Errorf("another profile without a customer ID: %v", err)
+	}
+}
+
+// A file from before sessions named their device keeps its sessions, which
+// name none, for every read; sessions created after the upgrade keep theirs.
+func TestSessionDeviceKeepsSessions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	s := openBefore(t, path, "0009_session_device.sql")
+	now := time.Date(2031, time.March, 4, 5, 0, 0, 0, time.UTC)
+	u := store.User{ID: "u1", Username: "alice", CreatedAt: now, UpdatedAt: now}
+	insertFirstUser(t, s, u)
+	old := store.Session{ID: "s1", LoginID: "l1", UserID: u.ID, Host: "bank.example", Methods: []string{"pwd"},
+		AuthTime: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)}
+	insertFirstSession(t, s, old)
+	s.Close()
+
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fresh := store.Session{ID: "s2", LoginID: "l2", UserID: u.ID, Host: "bank.example", Methods: []string{"pwd"},
+		AuthTime: now, LastSeen: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour), DeviceID: "d1"}
+	if err := s.CreateSession(t.Context(), fresh); err != nil {
+		t.Fatalf("CreateSession after the upgrade: %v", err)
+	}
+	for _, want := range []store.Session{old, fresh} {
+		got, err := s.GetSession(t.Context(), want.ID)
+		if err != nil || got.LoginID != want.LoginID || got.DeviceID != want.DeviceID {
+			t.Errorf("GetSession(%s) after the upgrade = %+v, %v; want device %q", want.ID, got, err, want.DeviceID)
+		}
+		got, gotUser, err := s.GetSessionUser(t.Context(), want.ID)
+		if err != nil || got.DeviceID != want.DeviceID || gotUser.ID != u.ID {
+			t.Errorf("GetSessionUser(%s) after the upgrade = %+v, %+v, %v; want device %q", want.ID, got, gotUser, err, want.DeviceID)
+		}
+	}
+	list, err := s.ListUserSessions(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != fresh.ID || list[0].DeviceID != fresh.DeviceID || list[1].ID != old.ID || list[1].DeviceID != "" {
+		t.Errorf("ListUserSessions after the upgrade = %+v, want %s with device %q, then %s with none", list, fresh.ID, fresh.DeviceID, old.ID)
 	}
 }

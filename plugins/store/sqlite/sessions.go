@@ -8,33 +8,48 @@ import (
 	"github.com/portcullis/portcullis/gateway/store"
 )
 
-// CreateSession stores a new session; ErrConflict if its ID is taken.
-func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+const sessionColumns = `id, login_id, user_id, host, methods, auth_time, last_seen, expires_at, device_id`
+
+// insertSession stores one session, every column of sessionColumns given.
+const insertSession = `INSERT INTO sessions (` + sessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// sessionArgs are a session's values for sessionColumns, in order.
+func sessionArgs(sess store.Session) ([]any, error) {
 	methods := sess.Methods
 	if methods == nil {
 		methods = []string{} // stored as [], not null
 	}
 	methodsJSON, err := json.Marshal(methods)
 	if err != nil {
-		return storeErr("create session", err)
+		return nil, err
 	}
-	_, err = s.write.ExecContext(ctx, `INSERT INTO sessions
-		(id, login_id, user_id, host, methods, auth_time, last_seen, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		sess.ID, sess.LoginID, sess.UserID, sess.Host, string(methodsJSON),
-		timeArg(sess.AuthTime), timeArg(sess.LastSeen), timeArg(sess.ExpiresAt))
+	return []any{sess.ID, sess.LoginID, sess.UserID, sess.Host, string(methodsJSON),
+		timeArg(sess.AuthTime), timeArg(sess.LastSeen), timeArg(sess.ExpiresAt), sess.DeviceID}, nil
+}
+
+// sessionDest are the scan targets of sessionColumns for sess; the methods
+// column lands in methods, for stringList to read.
+func sessionDest(sess *store.Session, methods *string) []any {
+	return []any{&sess.ID, &sess.LoginID, &sess.UserID, &sess.Host, methods,
+		timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt}, &sess.DeviceID}
+}
+
+// CreateSession stores a new session; ErrConflict if its ID is taken.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	args, err := sessionArgs(sess)
+	if err == nil {
+		_, err = s.write.ExecContext(ctx, insertSession, args...)
+	}
 	if err != nil {
 		return storeErr("create session", err)
 	}
 	return nil
 }
 
-const sessionColumns = `id, login_id, user_id, host, methods, auth_time, last_seen, expires_at`
-
 // sessionUserQuery reads a session with its user in one statement: a left
 // join, so that a session whose user is gone still reads, with NULL user
 // columns that come back as the zero User.
-const sessionUserQuery = `SELECT s.id, s.login_id, s.user_id, s.host, s.methods, s.auth_time, s.last_seen, s.expires_at,
+const sessionUserQuery = `SELECT s.id, s.login_id, s.user_id, s.host, s.methods, s.auth_time, s.last_seen, s.expires_at, s.device_id,
 	COALESCE(u.id, ''), COALESCE(u.username, ''), COALESCE(u.display_name, ''), COALESCE(u.password_hash, ''),
 	COALESCE(u.failed_logins, 0), COALESCE(u.locked, 0), u.locked_at, COALESCE(u.products, '[]'),
 	COALESCE(u.security_phone, ''), COALESCE(u.email, ''), COALESCE(u.customer_id, ''), u.consent_at,
@@ -52,9 +67,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 		sess    store.Session
 		methods string
 	)
-	err = st.QueryRowContext(ctx, id).Scan(
-		&sess.ID, &sess.LoginID, &sess.UserID, &sess.Host, &methods,
-		timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt})
+	err = st.QueryRowContext(ctx, id).Scan(sessionDest(&sess, &methods)...)
 	if err == nil {
 		sess.Methods, err = stringList(methods)
 	}
@@ -77,13 +90,11 @@ func (s *Store) GetSessionUser(ctx context.Context, id string) (store.Session, s
 		u                 store.User
 		methods, products string
 	)
-	err = st.QueryRowContext(ctx, id).Scan(
-		&sess.ID, &sess.LoginID, &sess.UserID, &sess.Host, &methods,
-		timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt},
+	err = st.QueryRowContext(ctx, id).Scan(append(sessionDest(&sess, &methods),
 		&u.ID, &u.Username, &u.DisplayName, &u.PasswordHash, &u.FailedLogins, &u.Locked,
 		timeCol{&u.LockedAt}, &products, &u.SecurityPhone, &u.Email,
 		&u.CustomerID, timeCol{&u.ConsentAt}, &u.ConsentVersion, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt},
-		&u.StepUpFailures)
+		&u.StepUpFailures)...)
 	if err == nil {
 		sess.Methods, err = stringList(methods)
 	}

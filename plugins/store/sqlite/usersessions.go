@@ -21,8 +21,7 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]store.Se
 			sess    store.Session
 			methods string
 		)
-		err := rows.Scan(&sess.ID, &sess.LoginID, &sess.UserID, &sess.Host, &methods,
-			timeCol{&sess.AuthTime}, timeCol{&sess.LastSeen}, timeCol{&sess.ExpiresAt})
+		err := rows.Scan(sessionDest(&sess, &methods)...)
 		if err == nil {
 			sess.Methods, err = stringList(methods)
 		}
