@@ -131,7 +131,7 @@ func TestSettingsPageRemovesADevice(t *testing.T) {
 	resp := b.submit(settingsPath+"/devices/remove", url.Values{"csrf": {hiddenValue(body, "csrf")}, "id": {web.TokenID("other-device")}})
 	wantRedirect(t, "remove form", resp, settingsPath+"?done=device_removed")
 	body = b.page(settingsPath + "?done=device_removed")
-	if !strings.Contains(body, "The device was removed and signed out") || strings.Contains(body, "tablet") {
+	if !strings.Contains(body, "The device was removed and signed out.") || strings.Contains(body, "tablet") {
 		t.Fatalf("settings page after removing:\n%s", body)
 	}
 	if ds := devicesOf(t, h, bobID); len(ds) != 1 || ds[0].ID == web.TokenID("other-device") {

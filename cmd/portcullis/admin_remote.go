@@ -243,7 +243,7 @@ func cmdAdminRemote(ctx context.Context, server, tokenFile string, args []string
 			if err := c.do(ctx, http.MethodDelete, user+"/devices/"+url.PathEscape(*remove), nil, &r); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "removed device %s of %s and ended %s; its next login asks for the extra verification again\n",
+			fmt.Fprintf(stdout, "removed device %s of %s and ended its %s; its next login asks for the extra verification again\n",
 				*remove, *username, plural(r.SessionsEnded, "session", "sessions"))
 			return nil
 		}

@@ -132,7 +132,7 @@ func TestAdminCLIOverTheAPI(t *testing.T) {
 		m := a.server.Sessions()
 		start := func() string {
 			r := httptest.NewRequest(http.MethodPost, "https://a.example/.portcullis/login", nil)
-			sess, err := m.Start(httptest.NewRecorder(), r, frank, []string{"pwd"}, time.Hour)
+			sess, err := m.Start(httptest.NewRecorder(), r, frank, []string{"pwd"}, "", time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}

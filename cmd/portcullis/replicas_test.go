@@ -398,8 +398,13 @@ func TestReplicas(t *testing.T) {
 		if n := device.get(1, "/accounts"); n != http.StatusOK {
 			t.Fatalf("GET /accounts: %d", n)
 		}
-		// Alice, signed in on another browser, removes it in her settings
-		// on replica 0.
+		// Alice is signed in on two other browsers; from one of them she
+		// removes the device in her settings on replica 0.
+		other := c.person()
+		other.signIn()
+		if n := other.get(1, "/accounts"); n != http.StatusOK {
+			t.Fatalf("GET /accounts: %d", n)
+		}
 		owner := c.person()
 		owner.signIn()
 		owner.to.Store(0)
@@ -419,8 +424,12 @@ func TestReplicas(t *testing.T) {
 		}
 		removed := time.Now()
 		t.Logf("replica 1 refused the removed device's session after %v", device.refusedWithin(1, "/accounts", time.Second, removed))
+		// What was not signed in from the device goes on.
 		if n := owner.get(1, "/accounts"); n != http.StatusOK {
 			t.Errorf("the session that removed the device, on replica 1: %d, want 200", n)
+		}
+		if n := other.get(1, "/accounts"); n != http.StatusOK {
+			t.Errorf("alice's session on a third browser, on replica 1: %d, want 200", n)
 		}
 	})
 

@@ -62,6 +62,9 @@ type Sessions interface {
 	OfUser(ctx context.Context, userID string) ([]store.Session, error)
 	EndSession(ctx context.Context, userID, sessionID string) error
 	EndUserSessions(ctx context.Context, userID, keep string) (int, error)
+	// EndDeviceSessions ends the user's logins made from the device and
+	// returns how many sessions it ended.
+	EndDeviceSessions(ctx context.Context, userID, deviceID string) (int, error)
 }
 
 // Devices lists and removes a user's registered devices. DeleteDevice
@@ -492,29 +495,29 @@ func (h *Handler) listDevices(r *http.Request, a *audit, u store.User) (any, err
 }
 
 // RemovedDevice is the answer to a device's removal: the device removed
-// (Ended is 1) and the sessions of the profile that ended with it.
+// (Ended is 1) and the sessions signed in from it, ended with it.
 type RemovedDevice struct {
 	Username      string `json:"username"`
 	Ended         int    `json:"ended"`
 	SessionsEnded int    `json:"sessions_ended"`
 }
 
-// removeDevice removes the device and ends every session of the profile,
-// on every replica: sessions do not record the device they were signed in
-// from, so ending them all is how the removed device loses its access. Its
-// next login, and the others', signs in again, the removed device with the
-// extra verification. When the sessions cannot be ended the device is gone
-// all the same and the answer is an error: ending the sessions again
-// (DELETE sessions) completes it.
+// removeDevice removes the device and ends the logins made from it, on
+// every replica: the removed device keeps no access, and its next login
+// asks for the extra verification. The profile's other sessions go on.
+// When its sessions cannot be ended the device is gone all the same and
+// the answer is an error: ending the profile's sessions (DELETE sessions)
+// completes it.
 func (h *Handler) removeDevice(r *http.Request, a *audit, u store.User) (any, error) {
-	err := h.deps.Devices.DeleteDevice(r.Context(), u.ID, r.PathValue("id"))
+	id := r.PathValue("id")
+	err := h.deps.Devices.DeleteDevice(r.Context(), u.ID, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("device")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("remove device: %w", err)
 	}
-	n, err := h.deps.Sessions.EndUserSessions(r.Context(), u.ID, "")
+	n, err := h.deps.Sessions.EndDeviceSessions(r.Context(), u.ID, id)
 	if err != nil {
 		return nil, fmt.Errorf("remove device: removed, but its sessions were not ended: %w", err)
 	}

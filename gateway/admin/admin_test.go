@@ -182,10 +182,13 @@ func (e *env) call(t *testing.T, token, method, path, body string) (int, map[str
 
 // signIn opens a session of the user on bankHost, as a flow would, and
 // returns its ID.
-func (e *env) signIn(t *testing.T, u store.User) string {
+func (e *env) signIn(t *testing.T, u store.User) string { return e.signInFrom(t, u, "") }
+
+// signInFrom is signIn from the registered device deviceID.
+func (e *env) signInFrom(t *testing.T, u store.User, deviceID string) string {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, "https://"+bankHost+"/.portcullis/login", nil)
-	sess, err := e.sessions.Start(httptest.NewRecorder(), r, u, []string{"pwd"}, time.Hour)
+	sess, err := e.sessions.Start(httptest.NewRecorder(), r, u, []string{"pwd"}, deviceID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,18 +476,23 @@ func TestAdminDevices(t *testing.T) {
 	if code != http.StatusOK || len(body["devices"].([]any)) != 2 {
 		t.Fatalf("list: %d %v", code, body)
 	}
-	// Sessions do not record their device: the removal ends every session
-	// of the profile, on every replica (the manager's cache included).
-	sid := e.signIn(t, e.user)
-	if !e.live(t, sid) {
-		t.Fatal("the session is not live before the removal")
+	// The removal ends the login made from the device (the manager's
+	// cache included), and leaves the others.
+	fromDev1, fromDev2, fromNone := e.signInFrom(t, e.user, "dev1"), e.signInFrom(t, e.user, "dev2"), e.signIn(t, e.user)
+	for _, sid := range []string{fromDev1, fromDev2, fromNone} {
+		if !e.live(t, sid) {
+			t.Fatal("a session is not live before the removal")
+		}
 	}
 	if code, body = e.call(t, aliceToken, http.MethodDelete, "/admin/v1/users/frank/devices/dev1", ""); code != http.StatusOK ||
 		body["ended"] != 1.0 || body["sessions_ended"] != 1.0 {
-		t.Fatalf("remove: %d %v, want one device and one session ended", code, body)
+		t.Fatalf("remove: %d %v, want one device and its one session ended", code, body)
 	}
-	if e.live(t, sid) {
-		t.Error("the profile's session outlived the removal of its device")
+	if e.live(t, fromDev1) {
+		t.Error("the session signed in from the device outlived its removal")
+	}
+	if !e.live(t, fromDev2) || !e.live(t, fromNone) {
+		t.Error("the removal ended sessions signed in from elsewhere")
 	}
 	wantAudit(t, e.logs.last(t), map[string]any{"who": "alice", "action": "user.devices.remove", "target_id": "dev1",
 		"outcome": policies.ReasonOK, "sessions_ended": 1.0})

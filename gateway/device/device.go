@@ -45,48 +45,66 @@ func New(st Store, now func() time.Time, rand io.Reader) *Registry {
 
 // Recognise returns the device facts for a login of userID from r: whether r
 // carries the cookie of a live device registered to that user, and when it
-// was registered. The lookup is made whatever userID is (even empty, for an
-// unknown username), so that its cost says nothing about the account. A
-// recognised device's last use is recorded.
-func (g *Registry) Recognise(ctx context.Context, r *http.Request, userID string) (policies.Device, error) {
+// was registered, with the device's ID (empty when it is not recognised).
+// The lookup is made whatever userID is (even empty, for an unknown
+// username), so that its cost says nothing about the account. A recognised
+// device's last use is recorded.
+func (g *Registry) Recognise(ctx context.Context, r *http.Request, userID string) (policies.Device, string, error) {
 	c, err := r.Cookie(Cookie)
 	if err != nil || !web.ValidToken(c.Value) {
-		return policies.Device{}, nil
+		return policies.Device{}, "", nil
 	}
 	now := g.now()
 	d, err := g.store.DeviceByID(ctx, web.TokenID(c.Value), now)
 	if errors.Is(err, store.ErrNotFound) {
-		return policies.Device{}, nil
+		return policies.Device{}, "", nil
 	}
 	if err != nil {
-		return policies.Device{}, fmt.Errorf("recognise device: %w", err)
+		return policies.Device{}, "", fmt.Errorf("recognise device: %w", err)
 	}
 	if userID == "" || d.UserID != userID {
-		return policies.Device{}, nil
+		return policies.Device{}, "", nil
 	}
 	if err := g.store.TouchDevice(ctx, d.ID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return policies.Device{}, fmt.Errorf("recognise device: %w", err)
+		return policies.Device{}, "", fmt.Errorf("recognise device: %w", err)
 	}
-	return policies.Device{Recognised: true, RegisteredAt: d.CreatedAt.Unix()}, nil
+	return policies.Device{Recognised: true, RegisteredAt: d.CreatedAt.Unix()}, d.ID, nil
 }
 
-// Register records the browser of r as a device of user for lifetime and
-// sets its cookie on w.
-func (g *Registry) Register(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, lifetime time.Duration) (store.Device, error) {
+// Registration is a device about to be registered: its ID is known before
+// it is stored, so that the session its login opens can name it.
+type Registration struct {
+	Device   store.Device
+	token    string
+	lifetime time.Duration
+}
+
+// Prepare makes the registration of the browser of r as a device of user
+// for lifetime; Register stores it.
+func (g *Registry) Prepare(r *http.Request, userID string, lifetime time.Duration) (Registration, error) {
 	if lifetime <= 0 {
-		return store.Device{}, errors.New("register device: no lifetime")
+		return Registration{}, errors.New("register device: no lifetime")
 	}
 	token, id, err := web.NewToken(g.rand)
 	if err != nil {
-		return store.Device{}, err
+		return Registration{}, err
 	}
 	now := g.now()
-	d := store.Device{ID: id, UserID: userID, Name: Name(r.UserAgent()), CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(lifetime)}
+	return Registration{token: token, lifetime: lifetime, Device: store.Device{ID: id, UserID: userID, Name: Name(r.UserAgent()),
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(lifetime)}}, nil
+}
+
+// Register records reg's device and sets its cookie on w.
+func (g *Registry) Register(ctx context.Context, w http.ResponseWriter, reg Registration) (store.Device, error) {
+	if reg.token == "" {
+		return store.Device{}, errors.New("register device: not prepared")
+	}
+	d := reg.Device
 	if err := g.store.AddDevice(ctx, d); err != nil {
 		return store.Device{}, fmt.Errorf("register device: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: Cookie, Value: token, Path: "/", MaxAge: int(lifetime / time.Second),
+		Name: Cookie, Value: reg.token, Path: "/", MaxAge: int(reg.lifetime / time.Second),
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 	return d, nil

@@ -190,7 +190,8 @@ func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password
 		return store.User{}, web.Unavailable(fmt.Errorf("sign in: verify password: %w", err))
 	}
 	// The device cookie is looked up whether or not the name was found.
-	if in.Device, err = l.devices.Recognise(ctx, r, user.ID); err != nil {
+	var deviceID string
+	if in.Device, deviceID, err = l.devices.Recognise(ctx, r, user.ID); err != nil {
 		return store.User{}, web.Unavailable(fmt.Errorf("sign in: %w", err))
 	}
 	if ok && found {
@@ -207,7 +208,7 @@ func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password
 	keepHit = d.CountIPFailure
 	if !d.Allow && d.Reason == policies.ReasonStepUpRequired && ok && found {
 		limit := l.sessionLimit(d)
-		if _, err := l.sessions.BeginPending(w, r, user, d.StepUp, limit, rd); err != nil {
+		if _, err := l.sessions.BeginPending(w, r, user, d.StepUp, deviceID, limit, rd); err != nil {
 			return store.User{}, web.Unavailable(err)
 		}
 		l.log.LogAttrs(ctx, slog.LevelInfo, "step-up required", append(logAttrs, slog.Any("methods", d.StepUp), slog.String("policy_rev", d.Revision))...)
@@ -222,7 +223,7 @@ func (l *Room) signIn(w http.ResponseWriter, r *http.Request, username, password
 		return store.User{}, web.Unavailable(errors.New("sign in: policy allowed a wrong password"))
 	}
 	l.upgradeHash(ctx, user, password)
-	if _, err := l.sessions.Start(w, r, user, []string{"pwd"}, l.sessionLimit(d)); err != nil {
+	if _, err := l.sessions.Start(w, r, user, []string{"pwd"}, deviceID, l.sessionLimit(d)); err != nil {
 		return store.User{}, web.Unavailable(err)
 	}
 	l.log.LogAttrs(ctx, slog.LevelInfo, "signed in", logAttrs...)

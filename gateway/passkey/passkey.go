@@ -476,7 +476,8 @@ func (s *Room) signIn(w http.ResponseWriter, r *http.Request, in policies.Input,
 		return s.Site.Denial(d)
 	}
 	var err error
-	if in.Device, err = s.Devices.Recognise(ctx, r, user.ID); err != nil {
+	var deviceID string
+	if in.Device, deviceID, err = s.Devices.Recognise(ctx, r, user.ID); err != nil {
 		return web.Unavailable(fmt.Errorf("passkey sign in: %w", err))
 	}
 	s.Facts.SecondFactors(ctx, &in.Account, user, fs)
@@ -502,7 +503,7 @@ func (s *Room) signIn(w http.ResponseWriter, r *http.Request, in policies.Input,
 	case d.Reason == policies.ReasonStepUpRequired:
 		// The policy wants a step-up the passkey is not one of: the passkey
 		// stood for the password, and the step-up room does the rest.
-		if _, err := s.Sessions.BeginPending(w, r, user, d.StepUp, limit, rd); err != nil {
+		if _, err := s.Sessions.BeginPending(w, r, user, d.StepUp, deviceID, limit, rd); err != nil {
 			return web.Unavailable(err)
 		}
 		s.Log.LogAttrs(ctx, slog.LevelInfo, "step-up required", append(attrs, slog.Any("methods", d.StepUp), slog.String("policy_rev", d.Revision))...)
@@ -511,7 +512,7 @@ func (s *Room) signIn(w http.ResponseWriter, r *http.Request, in policies.Input,
 		s.Log.LogAttrs(ctx, slog.LevelInfo, "passkey sign in refused", append(attrs, slog.String("reason", d.Reason), slog.String("policy_rev", d.Revision))...)
 		return s.Site.Denial(d)
 	}
-	if _, err := s.Sessions.Start(w, r, user, Methods(), limit); err != nil {
+	if _, err := s.Sessions.Start(w, r, user, Methods(), deviceID, limit); err != nil {
 		return web.Unavailable(err)
 	}
 	s.Log.LogAttrs(ctx, slog.LevelInfo, "signed in", append(attrs, slog.String("method", credential.KindPasskey))...)

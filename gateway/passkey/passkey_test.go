@@ -252,7 +252,7 @@ func (f *fixture) signedIn(u store.User, methods []string) *browser {
 	f.t.Helper()
 	b := f.browser(cleanIP)
 	w := httptest.NewRecorder()
-	if _, err := f.sessions.Start(w, httptest.NewRequest(http.MethodPost, "https://"+hostPort+"/", nil), u, methods, time.Hour); err != nil {
+	if _, err := f.sessions.Start(w, httptest.NewRequest(http.MethodPost, "https://"+hostPort+"/", nil), u, methods, "", time.Hour); err != nil {
 		f.t.Fatal(err)
 	}
 	for _, c := range w.Result().Cookies() {

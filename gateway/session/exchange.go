@@ -68,7 +68,7 @@ func (m *Manager) Redeem(w http.ResponseWriter, r *http.Request, code, here, log
 	m.EndCurrent(r)
 	tmpl := src.Session
 	if _, err := m.open(w, r, store.Session{LoginID: tmpl.LoginID, UserID: tmpl.UserID, Methods: tmpl.Methods,
-		AuthTime: tmpl.AuthTime, ExpiresAt: tmpl.ExpiresAt}); err != nil {
+		AuthTime: tmpl.AuthTime, ExpiresAt: tmpl.ExpiresAt, DeviceID: tmpl.DeviceID}); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -53,6 +53,9 @@ type Pending struct {
 	// SessionID is the session a settings step-up freshens; empty for a
 	// login.
 	SessionID string `json:"session_id,omitempty"`
+	// DeviceID is the registered device a login's password was typed on
+	// ("" for none): the session the login opens names it.
+	DeviceID string `json:"device_id,omitempty"`
 	// NewPhone is the number a security-phone change confirms (E.164):
 	// the code goes there, and the change takes effect when it is typed.
 	NewPhone string `json:"new_phone,omitempty"`
@@ -78,7 +81,7 @@ func (p Pending) Offers(method string) bool {
 // BeginPending records that user passed the password on this host and must
 // now pass one of methods, and sets the pending cookie. Any session the
 // browser had on this host is ended: the person is signing in anew.
-func (m *Manager) BeginPending(w http.ResponseWriter, r *http.Request, user store.User, methods []string, lifetime time.Duration, rd string) (Pending, error) {
+func (m *Manager) BeginPending(w http.ResponseWriter, r *http.Request, user store.User, methods []string, deviceID string, lifetime time.Duration, rd string) (Pending, error) {
 	m.EndCurrent(r)
 	token, id, err := web.NewToken(m.rand)
 	if err != nil {
@@ -86,7 +89,7 @@ func (m *Manager) BeginPending(w http.ResponseWriter, r *http.Request, user stor
 	}
 	now := m.now()
 	p := Pending{ID: id, UserID: user.ID, Methods: methods, Lifetime: lifetime, Return: rd,
-		Host: web.HostName(r.Host), PasswordAt: now, ExpiresAt: now.Add(pendingTTL), Purpose: PurposeLogin}
+		Host: web.HostName(r.Host), PasswordAt: now, ExpiresAt: now.Add(pendingTTL), Purpose: PurposeLogin, DeviceID: deviceID}
 	return p, m.putPending(w, r, token, p)
 }
 
@@ -174,8 +177,10 @@ func (m *Manager) CurrentPending(r *http.Request) (Pending, error) {
 // with methods (the password and the step-up used); for a settings step-up
 // it replaces the session it freshens with one of the same login under a
 // new ID, whose methods add the step-up's and whose AuthTime is now.
-// ErrNoPending also when that session has ended meanwhile.
-func (m *Manager) CompletePending(w http.ResponseWriter, r *http.Request, p Pending, methods []string) (store.Session, error) {
+// ErrNoPending also when that session has ended meanwhile. The session
+// names the device deviceID when it is set (one registered as the step-up
+// passes), else the login's own (p.DeviceID, or the freshened session's).
+func (m *Manager) CompletePending(w http.ResponseWriter, r *http.Request, p Pending, methods []string, deviceID string) (store.Session, error) {
 	if _, err := m.records.TakeRecord(r.Context(), KindPending, p.ID, m.now()); errors.Is(err, store.ErrNotFound) {
 		return store.Session{}, ErrNoPending
 	} else if err != nil {
@@ -187,7 +192,10 @@ func (m *Manager) CompletePending(w http.ResponseWriter, r *http.Request, p Pend
 		return store.Session{}, nil
 	}
 	if p.SessionID == "" {
-		return m.Start(w, r, store.User{ID: p.UserID}, methods, p.Lifetime)
+		if deviceID == "" {
+			deviceID = p.DeviceID
+		}
+		return m.Start(w, r, store.User{ID: p.UserID}, methods, deviceID, p.Lifetime)
 	}
 	old, ok, err := m.ByID(r.Context(), p.SessionID, web.HostName(r.Host))
 	if err != nil {
@@ -206,8 +214,11 @@ func (m *Manager) CompletePending(w http.ResponseWriter, r *http.Request, p Pend
 			used = append(used, meth)
 		}
 	}
+	if deviceID == "" {
+		deviceID = old.Session.DeviceID
+	}
 	return m.open(w, r, store.Session{LoginID: old.Session.LoginID, UserID: p.UserID, Methods: used,
-		AuthTime: m.now(), ExpiresAt: old.Session.ExpiresAt})
+		AuthTime: m.now(), ExpiresAt: old.Session.ExpiresAt, DeviceID: deviceID})
 }
 
 // DropPending ends a pending step-up without a response to clear its

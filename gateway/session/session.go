@@ -251,10 +251,11 @@ func (m *Manager) read(ctx context.Context, sid string) (id Identity, found bool
 }
 
 // Start opens a session on the request's host for a user who has just
-// signed in, as a new login. Any session the browser already had on this
-// host is ended first, so a session ID planted before sign-in is never
-// promoted (session fixation).
-func (m *Manager) Start(w http.ResponseWriter, r *http.Request, user store.User, methods []string, lifetime time.Duration) (store.Session, error) {
+// signed in, as a new login, made from the registered device deviceID (""
+// for none). Any session the browser already had on this host is ended
+// first, so a session ID planted before sign-in is never promoted (session
+// fixation).
+func (m *Manager) Start(w http.ResponseWriter, r *http.Request, user store.User, methods []string, deviceID string, lifetime time.Duration) (store.Session, error) {
 	m.EndCurrent(r)
 	_, loginID, err := web.NewToken(m.rand)
 	if err != nil {
@@ -267,12 +268,13 @@ func (m *Manager) Start(w http.ResponseWriter, r *http.Request, user store.User,
 		Methods:   methods,
 		AuthTime:  now,
 		ExpiresAt: now.Add(lifetime),
+		DeviceID:  deviceID,
 	})
 }
 
 // open stores a session for the request's host with a fresh token and sets
-// its cookie. LoginID, UserID, Methods, AuthTime and ExpiresAt come from
-// tmpl.
+// its cookie. LoginID, UserID, Methods, AuthTime, ExpiresAt and DeviceID
+// come from tmpl.
 func (m *Manager) open(w http.ResponseWriter, r *http.Request, tmpl store.Session) (store.Session, error) {
 	token, sid, err := web.NewToken(m.rand)
 	if err != nil {

@@ -58,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) signIn(t *testing.T, host string) (*http.Request, session.Identity) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	if _, err := f.m.Start(w, httptest.NewRequest(http.MethodPost, "https://"+host+"/", nil), f.user, []string{"pwd"}, time.Hour); err != nil {
+	if _, err := f.m.Start(w, httptest.NewRequest(http.MethodPost, "https://"+host+"/", nil), f.user, []string{"pwd"}, "", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	r := withCookies(httptest.NewRequest(http.MethodGet, "https://"+host+"/", nil), w)

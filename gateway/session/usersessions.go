@@ -73,6 +73,39 @@ func (m *Manager) EndUserSessions(ctx context.Context, userID, keep string) (int
 	return len(ended), nil
 }
 
+// EndDeviceSessions ends every login of the user made from the registered
+// device deviceID (each login's sessions on every host), in the store and
+// on every replica, and returns how many sessions it ended: after the
+// device is removed, nothing signed in from it goes on. Logins from other
+// devices are left alone.
+func (m *Manager) EndDeviceSessions(ctx context.Context, userID, deviceID string) (int, error) {
+	if deviceID == "" {
+		return 0, nil
+	}
+	all, err := m.sessions.ListUserSessions(ctx, userID)
+	if err != nil {
+		return 0, fmt.Errorf("end device sessions: %w", err)
+	}
+	ended := 0
+	logins := map[string]bool{}
+	for _, s := range all {
+		if s.DeviceID != deviceID {
+			continue
+		}
+		ended++
+		if logins[s.LoginID] {
+			continue
+		}
+		logins[s.LoginID] = true
+		if err := m.sessions.DeleteLogin(ctx, s.LoginID); err != nil {
+			m.cache.removeLogin(s.LoginID)
+			return ended, fmt.Errorf("end device sessions: %w", err)
+		}
+		m.invalidate(ctx, Invalidation{LoginID: s.LoginID})
+	}
+	return ended, nil
+}
+
 // RefreshUser drops the cached copies of every session of the user on
 // every replica, so that the next request of each reads the profile anew
 // (after a change to it, such as a new username).
@@ -86,7 +119,7 @@ func (m *Manager) RefreshUser(userID string) {
 func (m *Manager) Renew(w http.ResponseWriter, r *http.Request, id Identity) (store.Session, error) {
 	old := id.Session
 	sess, err := m.open(w, r, store.Session{LoginID: old.LoginID, UserID: old.UserID, Methods: old.Methods,
-		AuthTime: old.AuthTime, ExpiresAt: old.ExpiresAt})
+		AuthTime: old.AuthTime, ExpiresAt: old.ExpiresAt, DeviceID: old.DeviceID})
 	if err != nil {
 		return store.Session{}, fmt.Errorf("renew session: %w", err)
 	}

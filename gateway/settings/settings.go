@@ -169,7 +169,7 @@ func (s *Room) apiRemove(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-const msgDeviceRemoved = "The device was removed and signed out, with any other sign-in but this one. Signing in from it will ask for a security code again."
+const msgDeviceRemoved = "The device was removed and signed out. Signing in from it will ask for a security code again."
 
 // removeDevice removes one of the person's devices after the settings point
 // allows a device change, and tells the person. rd is where a step-up the
@@ -183,10 +183,9 @@ func (s *Room) removeDevice(w http.ResponseWriter, r *http.Request, id session.I
 	} else if err != nil {
 		return web.Unavailable(err)
 	}
-	// Sessions do not record the device they were signed in from: every
-	// other session of the person's ends, on every replica, so the removed
-	// device keeps none. This one goes on.
-	ended, err := s.Sessions.EndUserSessions(r.Context(), id.User.ID, id.Session.ID)
+	// What was signed in from the device ends with it, on every replica
+	// (this session too, if it is the device's own).
+	ended, err := s.Sessions.EndDeviceSessions(r.Context(), id.User.ID, deviceID)
 	if err != nil {
 		s.Log.ErrorContext(r.Context(), "device removed; its sessions not ended", "user_id", id.User.ID, "error", err)
 		return web.Unavailable(err)

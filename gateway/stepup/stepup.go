@@ -511,7 +511,22 @@ func (s *Room) complete(w http.ResponseWriter, r *http.Request, p session.Pendin
 	if p.SessionID == "" {
 		methods = []string{"pwd", method}
 	}
-	if _, err := s.Sessions.CompletePending(w, r, p, methods); errors.Is(err, session.ErrNoPending) {
+	// A device registered now is named by the session the login opens,
+	// so that removing the device ends it: its ID is made first, and the
+	// device stored once the session is.
+	var reg *device.Registration
+	if remember && d.OfferDeviceRegistration && d.DeviceLifetimeSeconds > 0 && p.Purpose != session.PurposePhoneChange {
+		prepared, err := s.Devices.Prepare(r, u.ID, time.Duration(d.DeviceLifetimeSeconds)*time.Second)
+		if err != nil {
+			return verified{}, web.Unavailable(err)
+		}
+		reg = &prepared
+	}
+	deviceID := ""
+	if reg != nil {
+		deviceID = reg.Device.ID
+	}
+	if _, err := s.Sessions.CompletePending(w, r, p, methods, deviceID); errors.Is(err, session.ErrNoPending) {
 		return verified{}, errNoPending()
 	} else if err != nil {
 		return verified{}, web.Unavailable(err)
@@ -521,8 +536,8 @@ func (s *Room) complete(w http.ResponseWriter, r *http.Request, p session.Pendin
 		return s.changePhone(r, p, u)
 	}
 	out := verified{Continue: s.Site.ContinueURL(r, p.Return)}
-	if remember && d.OfferDeviceRegistration && d.DeviceLifetimeSeconds > 0 {
-		if _, err := s.Devices.Register(ctx, w, r, u.ID, time.Duration(d.DeviceLifetimeSeconds)*time.Second); err != nil {
+	if reg != nil {
+		if _, err := s.Devices.Register(ctx, w, *reg); err != nil {
 			// The login stands; the device is simply not remembered.
 			s.Log.ErrorContext(ctx, "register device", "user_id", u.ID, "error", err)
 		} else {
