@@ -11,55 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/portcullis/portcullis/gateway/session"
+	"github.com/portcullis/portcullis/gateway/session/sessiontest"
 )
-
-// listening runs s.Listen until the test ends and returns the channel of
-// what it received and the channel of its result; it returns once Listen
-// has called ready.
-func listening(t *testing.T, s *Store) (<-chan session.Invalidation, <-chan error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan session.Invalidation, 16)
-	done := make(chan error, 1)
-	finished := make(chan struct{})
-	ready := make(chan struct{})
-	go func() {
-		defer close(finished)
-		done <- s.Listen(ctx, func() { close(ready) }, func(inv session.Invalidation) { got <- inv })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-finished
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Listen after its context ended: %v, want context.Canceled", err)
-			}
-		default: // the test took the result
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("Listen: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Listen did not subscribe within 5s")
-	}
-	return got, done
-}
-
-// receive waits at most a second for the next invalidation.
-func receive(t *testing.T, who string, got <-chan session.Invalidation, want session.Invalidation) {
-	t.Helper()
-	select {
-	case inv := <-got:
-		if inv != want {
-			t.Errorf("%s received %+v, want %+v", who, inv, want)
-		}
-	case <-time.After(time.Second):
-		t.Fatalf("%s did not receive %+v within 1s", who, want)
-	}
-}
 
 // An invalidation published by one replica reaches every replica on the
 // same schema, the publisher included, from the moment ready was called,
@@ -71,18 +24,18 @@ func TestInvalidationsReachEveryReplica(t *testing.T) {
 	// Published as soon as Listen has called ready: nothing before is
 	// buffered anywhere, so receiving it shows the subscription was in
 	// place.
-	gotOne, _ := listening(t, one)
+	gotOne, _ := sessiontest.Listen(t, one)
 	if err := one.Publish(t.Context(), session.Invalidation{SessionID: "s0"}); err != nil {
 		t.Fatal(err)
 	}
-	receive(t, "publisher", gotOne, session.Invalidation{SessionID: "s0"})
-	gotTwo, _ := listening(t, two)
+	sessiontest.Receive(t, "publisher", gotOne, session.Invalidation{SessionID: "s0"})
+	gotTwo, _ := sessiontest.Listen(t, two)
 	if err := one.Publish(t.Context(), session.Invalidation{UserID: "u0"}); err != nil {
 		t.Fatal(err)
 	}
-	receive(t, "other replica", gotTwo, session.Invalidation{UserID: "u0"})
-	receive(t, "publisher", gotOne, session.Invalidation{UserID: "u0"})
-	gotOther, _ := listening(t, other)
+	sessiontest.Receive(t, "other replica", gotTwo, session.Invalidation{UserID: "u0"})
+	sessiontest.Receive(t, "publisher", gotOne, session.Invalidation{UserID: "u0"})
+	gotOther, _ := sessiontest.Listen(t, other)
 
 	sent := []session.Invalidation{{SessionID: "s1"}, {LoginID: "l1"}, {UserID: "u1"}, {SessionID: "s2", UserID: "u2"}}
 	for _, inv := range sent {
@@ -92,13 +45,13 @@ func TestInvalidationsReachEveryReplica(t *testing.T) {
 	}
 	for name, got := range map[string]<-chan session.Invalidation{"publisher": gotTwo, "other replica": gotOne} {
 		for _, want := range sent {
-			receive(t, name, got, want)
+			sessiontest.Receive(t, name, got, want)
 		}
 	}
 	if err := other.Publish(t.Context(), session.Invalidation{UserID: "u3"}); err != nil {
 		t.Fatal(err)
 	}
-	receive(t, "the replica on another schema", gotOther, session.Invalidation{UserID: "u3"})
+	sessiontest.Receive(t, "the replica on another schema", gotOther, session.Invalidation{UserID: "u3"})
 	select {
 	case inv := <-gotOne:
 		t.Errorf("an invalidation on another schema reached this one: %+v", inv)
@@ -145,11 +98,11 @@ func TestInvalidationsOnAQuotedSchema(t *testing.T) {
 	if s.channel != invalidationChannel(schema) {
 		t.Fatalf("channel %q, want %q", s.channel, invalidationChannel(schema))
 	}
-	got, _ := listening(t, s)
+	got, _ := sessiontest.Listen(t, s)
 	if err := s.Publish(t.Context(), session.Invalidation{LoginID: "l1"}); err != nil {
 		t.Fatal(err)
 	}
-	receive(t, "the store", got, session.Invalidation{LoginID: "l1"})
+	sessiontest.Receive(t, "the store", got, session.Invalidation{LoginID: "l1"})
 }
 
 // A notification on the channel that is not an invalidation ends the
@@ -159,7 +112,7 @@ func TestInvalidationUnreadableEndsListen(t *testing.T) {
 	_, dsn := freshSchema(t)
 	s := openDSN(t, dsn)
 	for _, msg := range []string{"not json", "{}", `{"sid":""}`} {
-		_, done := listening(t, s)
+		_, done := sessiontest.Listen(t, s)
 		if _, err := s.pool.Exec(t.Context(), `SELECT pg_notify($1, $2)`, s.channel, msg); err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +142,7 @@ func TestInvalidationFaultEndsListen(t *testing.T) {
 			_, dsn := freshSchema(t)
 			p := newProxy(t)
 			s := openDSN(t, withParam(p.dsn(dsn), "connect_timeout", "1"))
-			_, done := listening(t, s)
+			_, done := sessiontest.Listen(t, s)
 			// Quiet for a few health periods first: the pings of an idle
 			// subscription are answered.
 			select {
@@ -216,11 +169,11 @@ func TestInvalidationFaultEndsListen(t *testing.T) {
 			}
 
 			p.Restore()
-			got, _ := listening(t, s)
+			got, _ := sessiontest.Listen(t, s)
 			if err := s.Publish(t.Context(), session.Invalidation{UserID: "u1"}); err != nil {
 				t.Fatalf("Publish after the link returned: %v", err)
 			}
-			receive(t, "the store", got, session.Invalidation{UserID: "u1"})
+			sessiontest.Receive(t, "the store", got, session.Invalidation{UserID: "u1"})
 		})
 	}
 }

@@ -8,45 +8,11 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/session"
+	"github.com/portcullis/portcullis/gateway/session/sessiontest"
 	"github.com/portcullis/portcullis/plugins/store/faultproxy"
 	redisstore "github.com/portcullis/portcullis/plugins/store/redis"
 	"github.com/portcullis/portcullis/plugins/store/redis/redistest"
 )
-
-// listening runs s.Listen until the test ends and returns the channel of
-// what it received and the channel of its result; it returns once Listen
-// has called ready.
-func listening(t *testing.T, s *redisstore.Store) (<-chan session.Invalidation, <-chan error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan session.Invalidation, 16)
-	done := make(chan error, 1)
-	finished := make(chan struct{})
-	ready := make(chan struct{})
-	go func() {
-		defer close(finished)
-		done <- s.Listen(ctx, func() { close(ready) }, func(inv session.Invalidation) { got <- inv })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-finished
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Listen after its context ended: %v, want context.Canceled", err)
-			}
-		default: // the test took the result
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("Listen: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Listen did not subscribe within 5s")
-	}
-	return got, done
-}
 
 // openPrefix opens a second store on the test server under prefix.
 func openPrefix(t *testing.T, url, prefix string) *redisstore.Store {
@@ -66,9 +32,9 @@ func TestInvalidationsReachEveryReplica(t *testing.T) {
 	prefix := redistest.Prefix(t, url)
 	one, two := openPrefix(t, url, prefix), openPrefix(t, url, prefix)
 	other := openPrefix(t, url, redistest.Prefix(t, url))
-	gotOne, _ := listening(t, one)
-	gotTwo, _ := listening(t, two)
-	gotOther, _ := listening(t, other)
+	gotOne, _ := sessiontest.Listen(t, one)
+	gotTwo, _ := sessiontest.Listen(t, two)
+	gotOther, _ := sessiontest.Listen(t, other)
 
 	sent := []session.Invalidation{{SessionID: "s1"}, {LoginID: "l1"}, {UserID: "u1"}, {SessionID: "s2", UserID: "u2"}}
 	for _, inv := range sent {
@@ -78,14 +44,7 @@ func TestInvalidationsReachEveryReplica(t *testing.T) {
 	}
 	for name, got := range map[string]<-chan session.Invalidation{"publisher": gotOne, "other replica": gotTwo} {
 		for _, want := range sent {
-			select {
-			case inv := <-got:
-				if inv != want {
-					t.Errorf("%s received %+v, want %+v", name, inv, want)
-				}
-			case <-time.After(time.Second):
-				t.Fatalf("%s did not receive %+v within 1s", name, want)
-			}
+			sessiontest.Receive(t, name, got, want)
 		}
 	}
 	if err := other.Publish(t.Context(), session.Invalidation{UserID: "u3"}); err != nil {
@@ -150,7 +109,7 @@ func TestInvalidationFaultEndsListen(t *testing.T) {
 	p := faultproxy.New(t, opts.Addr)
 	prefix := redistest.Prefix(t, url)
 	s := openPrefix(t, "redis://"+p.Addr()+"/"+strconv.Itoa(opts.DB)+"?max_retries=1&dial_timeout=500ms", prefix)
-	_, done := listening(t, s)
+	_, done := sessiontest.Listen(t, s)
 
 	p.Cut()
 	start := time.Now()
@@ -168,7 +127,7 @@ func TestInvalidationFaultEndsListen(t *testing.T) {
 	}
 
 	p.Restore()
-	got, _ := listening(t, s)
+	got, _ := sessiontest.Listen(t, s)
 	if err := s.Publish(t.Context(), session.Invalidation{UserID: "u1"}); err != nil {
 		t.Fatalf("Publish after the link returned: %v", err)
 	}
@@ -187,7 +146,7 @@ func TestInvalidationFaultEndsListen(t *testing.T) {
 func TestInvalidationListenSurvivesIdle(t *testing.T) {
 	url := redistest.URL(t)
 	s := openPrefix(t, url, redistest.Prefix(t, url))
-	got, done := listening(t, s)
+	got, done := sessiontest.Listen(t, s)
 	select {
 	case err := <-done:
 		t.Fatalf("an idle Listen ended: %v", err)
@@ -212,7 +171,7 @@ func TestInvalidationFaultSilentLinkEndsListen(t *testing.T) {
 	url, opts := redistest.TCPOptions(t)
 	p := faultproxy.New(t, opts.Addr)
 	s := openPrefix(t, "redis://"+p.Addr()+"/"+strconv.Itoa(opts.DB)+"?max_retries=1", redistest.Prefix(t, url))
-	_, done := listening(t, s)
+	_, done := sessiontest.Listen(t, s)
 	p.Stall()
 	start := time.Now()
 	select {
