@@ -328,7 +328,7 @@ func setSecurityPhone(ctx context.Context, db admin.PhoneUsers, phones facts.Pho
 // change made through the admin API does. With SQLite there is no channel
 // to tell them on. A failure is reported, not returned: the change is made.
 func tellReplicas(ctx context.Context, db *combined.Store, userID string, stderr io.Writer) {
-	inv := compose.Invalidator(db)
+	inv := compose.Invalidator(db, nil) // it only publishes: nothing to log
 	if inv == nil {
 		return
 	}

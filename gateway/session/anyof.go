@@ -25,29 +25,24 @@ import (
 // invalidation comes once per channel: dropping twice is harmless), one at
 // a time. It returns as soon as no channel is subscribed any more, as an
 // invalidation published from then on would reach none, or when every
-// channel failed its first attempt before any subscribed. The Manager it is
-// given to logs each channel's loss and return.
+// channel failed its first attempt before any subscribed. Each channel's
+// loss and return is logged to log (nil: not logged).
 //
 // AnyOf of one Invalidator is that one, and of none nil.
-func AnyOf(invs ...Invalidator) Invalidator {
+func AnyOf(log *slog.Logger, invs ...Invalidator) Invalidator {
 	switch len(invs) {
 	case 0:
 		return nil
 	case 1:
 		return invs[0]
 	}
-	return &anyOf{invs: slices.Clone(invs)}
+	return &anyOf{invs: slices.Clone(invs), log: log}
 }
 
 // anyOf is AnyOf's Invalidator.
 type anyOf struct {
 	invs []Invalidator
 	log  *slog.Logger // nil: nothing is logged
-}
-
-// logging returns a with its channels' losses and returns logged to log.
-func (a *anyOf) logging(log *slog.Logger) *anyOf {
-	return &anyOf{invs: a.invs, log: log}
 }
 
 // Publish publishes inv on every channel concurrently.

@@ -70,7 +70,7 @@ func within[T any](t *testing.T, c <-chan T, d time.Duration, what string) T {
 // Publish fail, having told the others all the same.
 func TestAnyOfPublishesOnEveryChannel(t *testing.T) {
 	a, b := newBus(), newBus()
-	inv := session.AnyOf(a.port(), b.port())
+	inv := session.AnyOf(nil, a.port(), b.port())
 	got := make(chan string, 4)
 	for name, bs := range map[string]*bus{"a": a, "b": b} {
 		_, ready := anyListen(t, t.Context(), bs.port(), func(session.Invalidation) { got <- name })
@@ -100,7 +100,7 @@ func TestAnyOfPublishesOnEveryChannel(t *testing.T) {
 // A channel that does not answer holds Publish no longer than its context.
 func TestAnyOfPublishEndsWithContext(t *testing.T) {
 	hung := funcs{publish: func(context.Context, session.Invalidation) error { select {} }}
-	inv := session.AnyOf(newBus().port(), hung)
+	inv := session.AnyOf(nil, newBus().port(), hung)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
@@ -118,7 +118,7 @@ func TestAnyOfListensWhileAnyChannelIs(t *testing.T) {
 	pa, pb := a.port(), b.port()
 	var mu sync.Mutex
 	var dropped []string
-	done, ready := anyListen(t, t.Context(), session.AnyOf(pa, pb), func(inv session.Invalidation) {
+	done, ready := anyListen(t, t.Context(), session.AnyOf(nil, pa, pb), func(inv session.Invalidation) {
 		mu.Lock()
 		defer mu.Unlock()
 		dropped = append(dropped, inv.UserID)
@@ -203,7 +203,7 @@ func TestAnyOfEndsWhenTheLastChannelBreaks(t *testing.T) {
 	}}
 	var afterEnd atomic.Bool
 	var ended atomic.Bool
-	done, ready := anyListen(t, t.Context(), session.AnyOf(pa, b), func(session.Invalidation) {
+	done, ready := anyListen(t, t.Context(), session.AnyOf(nil, pa, b), func(session.Invalidation) {
 		if ended.Load() {
 			afterEnd.Store(true)
 		}
@@ -233,7 +233,7 @@ func TestAnyOfFirstAttempts(t *testing.T) {
 		a, b := newBus(), newBus()
 		a.cut()
 		b.cut()
-		done, ready := anyListen(t, t.Context(), session.AnyOf(a.port(), b.port()), func(session.Invalidation) {})
+		done, ready := anyListen(t, t.Context(), session.AnyOf(nil, a.port(), b.port()), func(session.Invalidation) {})
 		err := within(t, done, time.Second, "Listen returned with every channel down")
 		if !errors.Is(err, errCut) {
 			t.Fatalf("Listen: %v, want errCut", err)
@@ -259,7 +259,7 @@ func TestAnyOfFirstAttempts(t *testing.T) {
 			<-ctx.Done()
 			return ctx.Err()
 		}}
-		done, ready := anyListen(t, t.Context(), session.AnyOf(pa, slow), func(session.Invalidation) {})
+		done, ready := anyListen(t, t.Context(), session.AnyOf(nil, pa, slow), func(session.Invalidation) {})
 		if pa.waitAttempt(t) {
 			t.Fatal("a cut channel subscribed")
 		}
@@ -291,7 +291,7 @@ func TestAnyOfDropsOneAtATime(t *testing.T) {
 	}
 	n := 0
 	var inside atomic.Int32
-	_, ready := anyListen(t, t.Context(), session.AnyOf(invs...), func(session.Invalidation) {
+	_, ready := anyListen(t, t.Context(), session.AnyOf(nil, invs...), func(session.Invalidation) {
 		if inside.Add(1) != 1 {
 			t.Error("two drops at once")
 		}
@@ -332,7 +332,7 @@ func TestAnyOfListenEndsWithContext(t *testing.T) {
 		return ctx.Err()
 	}}
 	ctx, cancel := context.WithCancel(t.Context())
-	done, ready := anyListen(t, ctx, session.AnyOf(wait, wait, newBus().port()), func(session.Invalidation) {})
+	done, ready := anyListen(t, ctx, session.AnyOf(nil, wait, wait, newBus().port()), func(session.Invalidation) {})
 	within(t, ready, 5*time.Second, "ready")
 	cancel()
 	if err := within(t, done, time.Second, "Listen returned"); !errors.Is(err, context.Canceled) {
@@ -345,10 +345,10 @@ func TestAnyOfListenEndsWithContext(t *testing.T) {
 
 func TestAnyOfOfOneOrNone(t *testing.T) {
 	p := newBus().port()
-	if got := session.AnyOf(p); got != session.Invalidator(p) {
+	if got := session.AnyOf(nil, p); got != session.Invalidator(p) {
 		t.Errorf("AnyOf of one = %v, want it", got)
 	}
-	if got := session.AnyOf(); got != nil {
+	if got := session.AnyOf(nil); got != nil {
 		t.Errorf("AnyOf of none = %v, want nil", got)
 	}
 }
@@ -361,7 +361,7 @@ func (f *fixture) twoChannelReplicas(t *testing.T, a, b *bus) (*session.Manager,
 	logs := &syncBuffer{}
 	newManager := func(ports [2]*port, log *slog.Logger) *session.Manager {
 		m := session.New(session.Deps{Sessions: f.db, Records: f.db, Users: f.db, IdleTimeout: 15 * time.Minute,
-			Invalidator: session.AnyOf(ports[0], ports[1]), Log: log, Now: f.clock.Now, Rand: rand.Reader})
+			Invalidator: session.AnyOf(log, ports[0], ports[1]), Log: log, Now: f.clock.Now, Rand: rand.Reader})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); m.Watch(ctx) }()

@@ -47,21 +47,16 @@ const publishTimeout = 2 * time.Second
 // the next one) every request reads the store, so a session ended on
 // another replica is never trusted from a cache that could have missed it.
 // It resubscribes with a backoff from 100 ms doubling to 5 s. With AnyOf's
-// Invalidator it is subscribed while any of the channels is, and logs each
-// channel's loss and return besides. Without an Invalidator it returns at
+// Invalidator it is subscribed while any of the channels is. Without an Invalidator it returns at
 // once: a single instance trusts its cache.
 func (m *Manager) Watch(ctx context.Context) {
 	if m.inval == nil {
 		return
 	}
-	inval := m.inval
-	if a, ok := inval.(*anyOf); ok {
-		inval = a.logging(m.log)
-	}
 	backoff := listenBackoffMin
 	for {
 		subscribed := false
-		err := inval.Listen(ctx, func() {
+		err := m.inval.Listen(ctx, func() {
 			// Anything cached before now may have missed an
 			// invalidation; the cache starts empty.
 			m.cache.purge()

@@ -458,7 +458,7 @@ func New(ctx context.Context, cfg *config.File, logger *slog.Logger) (_ *Gateway
 	}
 	db := g.Store
 	deps := gateway.Deps{Users: db, Hits: db, Sessions: db, Records: db, Devices: db, Factors: db,
-		CodeKey: codeKey, Signer: g.Signer, Policy: engine, Directory: dir, Invalidator: Invalidator(db), Logger: logger}
+		CodeKey: codeKey, Signer: g.Signer, Policy: engine, Directory: dir, Invalidator: Invalidator(db, logger), Logger: logger}
 	g.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		shadowMetrics(engine), decisionLogDrops(dlog))
 	if cfg.GeoIP.AnonymousIP != "" {

@@ -28,7 +28,7 @@ func TestInvalidatorUsesEveryChannel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if inv := Invalidator(db); inv != nil {
+		if inv := Invalidator(db, nil); inv != nil {
 			t.Errorf("invalidator of SQLite alone = %T, want nil", inv)
 		}
 	})
@@ -46,7 +46,7 @@ func TestInvalidatorUsesEveryChannel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if inv := Invalidator(db); inv != session.Invalidator(pg) {
+		if inv := Invalidator(db, nil); inv != session.Invalidator(pg) {
 			t.Errorf("invalidator of PostgreSQL alone = %T, want the PostgreSQL store", inv)
 		}
 	})
@@ -57,7 +57,7 @@ func TestInvalidatorUsesEveryChannel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		inv := Invalidator(db)
+		inv := Invalidator(db, nil)
 		if inv == nil || inv == session.Invalidator(pg) || inv == session.Invalidator(rs) {
 			t.Fatalf("invalidator of PostgreSQL and Redis = %T, want both", inv)
 		}

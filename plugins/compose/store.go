@@ -53,14 +53,14 @@ func openBackends(ctx context.Context, cfg *config.File, logger *slog.Logger) (*
 // LISTEN/NOTIFY, joined by session.AnyOf (Redis first) when there are two,
 // so that a replica that loses one keeps its cache over the other; nil
 // with neither (SQLite alone: a single instance).
-func Invalidator(db *combined.Store) session.Invalidator {
+func Invalidator(db *combined.Store, logger *slog.Logger) session.Invalidator {
 	var invs []session.Invalidator
 	for _, s := range []any{db.Shared(), db.Durable()} {
 		if inv, ok := s.(session.Invalidator); ok {
 			invs = append(invs, inv)
 		}
 	}
-	return session.AnyOf(invs...)
+	return session.AnyOf(logger, invs...)
 }
 
 // openDurable opens the store of profiles, devices, factors and keys.
