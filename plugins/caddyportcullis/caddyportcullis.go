@@ -89,9 +89,6 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // same file and content.
 func (h *Handler) Provision(caddy.Context) error { return h.join(h.Config) }
 
-// Validate reports a handler without a configuration file.
-func (h *Handler) Validate() error { return validate(h.Config) }
-
 // Cleanup lets go of the gateway; the last handler to let go stops it.
 func (h *Handler) Cleanup() error { return h.leave() }
 
@@ -136,9 +133,6 @@ func (Admin) CaddyModule() caddy.ModuleInfo {
 
 // Provision starts the gateway, or joins the one already running.
 func (a *Admin) Provision(caddy.Context) error { return a.join(a.Config) }
-
-// Validate reports a handler without a configuration file.
-func (a *Admin) Validate() error { return validate(a.Config) }
 
 // Cleanup lets go of the gateway.
 func (a *Admin) Cleanup() error { return a.leave() }
@@ -313,12 +307,10 @@ func unmarshalPath(d *caddyfile.Dispenser, path *string) error {
 // Interface guards.
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
-	_ caddy.Validator             = (*Handler)(nil)
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 	_ caddyfile.Unmarshaler       = (*Handler)(nil)
 	_ caddy.Provisioner           = (*Admin)(nil)
-	_ caddy.Validator             = (*Admin)(nil)
 	_ caddy.CleanerUpper          = (*Admin)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Admin)(nil)
 	_ caddyfile.Unmarshaler       = (*Admin)(nil)
